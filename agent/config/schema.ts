@@ -1,0 +1,180 @@
+import { z } from 'zod';
+import { DEFAULT_TOPIC_PREFIX, DEVICE_ID_PATTERN } from '../../protocol/topics.js';
+
+/*
+ * The one place defaults live. Every object is strict: an unknown key is an error,
+ * because a misspelt key silently ignored is a plant running on a default.
+ */
+
+const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - only (at most 64), starting with a letter or digit');
+const ms = z.number().int().nonnegative();
+const positiveMs = z.number().int().positive();
+
+export const PreprocessSchema = z.strictObject({
+  width: z.number().int().positive(),
+  height: z.number().int().positive(),
+  /** How the frame is fitted to width × height (sharp's resize fit). */
+  fit: z.enum(['fill', 'cover', 'contain']).default('fill'),
+  layout: z.enum(['NCHW', 'NHWC']).default('NCHW'),
+  channels: z.enum(['RGB', 'BGR', 'GRAY']).default('RGB'),
+  /** Pixel values (0–255) are multiplied by scale, then (v - mean[c]) / std[c]. */
+  scale: z.number().positive().default(1 / 255),
+  mean: z.array(z.number()).min(1).max(3).default([0]),
+  std: z.array(z.number().positive()).min(1).max(3).default([1]),
+  dtype: z.enum(['float32', 'float16', 'uint8']).default('float32'),
+});
+export type PreprocessSpec = z.infer<typeof PreprocessSchema>;
+
+export const ClassifierOutputSchema = z.strictObject({
+  type: z.literal('classifier').default('classifier'),
+  /** Output tensor name; the model's first output when absent. */
+  tensor: z.string().optional(),
+  /** `auto` applies softmax only when the scores are not already probabilities. */
+  softmax: z.enum(['auto', 'always', 'never']).default('auto'),
+  topK: z.number().int().min(1).max(100).default(3),
+});
+
+export const ModelSchema = z
+  .strictObject({
+    name: id,
+    version: z.string().min(1).default('0.0.0'),
+    path: z.string().min(1),
+    /** Labels inline, or a file with one label per line. */
+    labels: z.array(z.string()).optional(),
+    labelsFile: z.string().optional(),
+    /** Input tensor name; the model's first input when absent. */
+    input: z.string().optional(),
+    threads: z.number().int().min(1).max(64).default(1),
+    preprocess: PreprocessSchema,
+    output: ClassifierOutputSchema.prefault({}),
+  })
+  .refine((m) => !(m.labels && m.labelsFile), { message: 'give labels or labelsFile, not both', path: ['labelsFile'] });
+export type ModelConfig = z.infer<typeof ModelSchema>;
+
+const sourceCommon = {
+  id,
+  /** Models this source feeds, by name; every model when absent. */
+  models: z.array(id).min(1).optional(),
+};
+
+export const FolderSourceSchema = z.strictObject({
+  ...sourceCommon,
+  type: z.literal('folder'),
+  path: z.string().min(1),
+  /** A file is read once its size and mtime have not changed for this long. */
+  stableMs: ms.default(300),
+  pollMs: positiveMs.default(100),
+  /** What happens to a file once its prediction is committed. */
+  afterProcess: z.enum(['move', 'delete']).default('move'),
+  /** Defaults to `<path>/done` and `<path>/rejected`. */
+  doneDir: z.string().optional(),
+  rejectedDir: z.string().optional(),
+  maxBytes: z.number().int().positive().default(64 * 1024 * 1024),
+  extensions: z.array(z.string().regex(/^\.[a-z0-9]+$/)).default(['.jpg', '.jpeg', '.png', '.bmp', '.tif', '.tiff', '.webp']),
+});
+
+export const SyntheticSourceSchema = z.strictObject({
+  ...sourceCommon,
+  type: z.literal('synthetic'),
+  fps: z.number().positive().max(1000).default(5),
+  width: z.number().int().min(32).max(8192).default(640),
+  height: z.number().int().min(32).max(8192).default(480),
+  /** Share of parts drawn with a scratch or a spot. */
+  defectRate: z.number().min(0).max(1).default(0.2),
+  seed: z.number().int().default(1),
+  /** Stop after this many frames; 0 runs until stopped. */
+  limit: z.number().int().nonnegative().default(0),
+});
+
+export const SourceSchema = z.discriminatedUnion('type', [FolderSourceSchema, SyntheticSourceSchema]);
+export type SourceConfig = z.infer<typeof SourceSchema>;
+export type FolderSourceConfig = z.infer<typeof FolderSourceSchema>;
+export type SyntheticSourceConfig = z.infer<typeof SyntheticSourceSchema>;
+
+export const BufferSchema = z.strictObject({
+  path: z.string().min(1).default('/var/lib/edge-agent/agent.db'),
+  /** Predictions are committed in one transaction per batch... */
+  batchSize: z.number().int().min(1).max(10_000).default(64),
+  /** ...or after this long, whichever comes first. */
+  lingerMs: ms.default(20),
+  busyTimeoutMs: ms.default(5000),
+});
+
+export const TlsSchema = z.strictObject({
+  /** Paths to PEM files; never inline secrets. */
+  ca: z.string().optional(),
+  cert: z.string().optional(),
+  key: z.string().optional(),
+  servername: z.string().optional(),
+  rejectUnauthorized: z.boolean().default(true),
+});
+
+export const BrokerSchema = z.strictObject({
+  url: z.string().regex(/^(mqtts?|wss?|tcp|ssl):\/\/.+/, 'an mqtt://, mqtts://, ws:// or wss:// URL'),
+  /** Defaults to the device id. */
+  clientId: z.string().optional(),
+  username: z.string().optional(),
+  password: z.string().optional(),
+  protocolVersion: z.union([z.literal(5), z.literal(4)]).default(5),
+  keepaliveS: z.number().int().min(5).max(3600).default(30),
+  topicPrefix: z.string().min(1).default(DEFAULT_TOPIC_PREFIX),
+  tls: TlsSchema.optional(),
+  batch: z
+    .strictObject({
+      maxCount: z.number().int().min(1).max(10_000).default(100),
+      maxBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(256 * 1024),
+      lingerMs: ms.default(50),
+    })
+    .prefault({}),
+  reconnect: z
+    .strictObject({ minMs: positiveMs.default(500), maxMs: positiveMs.default(30_000) })
+    .prefault({}),
+});
+export type BrokerConfig = z.infer<typeof BrokerSchema>;
+
+export const StatusSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  host: z.string().default('0.0.0.0'),
+  port: z.number().int().min(0).max(65535).default(8080),
+});
+
+export const ConfigSchema = z
+  .strictObject({
+    deviceId: z.string().regex(DEVICE_ID_PATTERN, 'letters, digits, . _ - only (at most 64), starting with a letter or digit'),
+    site: z.string().min(1).default('default'),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).prefault({}),
+    sources: z.array(SourceSchema).min(1),
+    models: z.array(ModelSchema).min(1),
+    pipeline: z
+      .strictObject({
+        /** Frames in flight at once: 2 overlaps decoding one frame with inference on the previous. */
+        concurrency: z.number().int().min(1).max(16).default(2),
+        /** Frames waiting per source; a free-running camera drops the oldest beyond this. */
+        queueSize: z.number().int().min(1).max(1000).default(4),
+      })
+      .prefault({}),
+    buffer: BufferSchema.prefault({}),
+    broker: BrokerSchema,
+    status: StatusSchema.prefault({}),
+    shutdown: z.strictObject({ deadlineMs: positiveMs.default(10_000) }).prefault({}),
+  })
+  .superRefine((cfg, ctx) => {
+    const names = new Set(cfg.models.map((m) => m.name));
+    const seen = new Set<string>();
+    cfg.models.forEach((m, i) => {
+      if (seen.has(m.name)) ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model name "${m.name}"` });
+      seen.add(m.name);
+    });
+    const sourceIds = new Set<string>();
+    cfg.sources.forEach((s, i) => {
+      if (sourceIds.has(s.id)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'id'], message: `duplicate source id "${s.id}"` });
+      sourceIds.add(s.id);
+      s.models?.forEach((name, j) => {
+        if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'models', j], message: `no model named "${name}"` });
+      });
+    });
+  });
+
+export type AgentConfig = z.infer<typeof ConfigSchema>;
+/** The config as written, before defaults are applied. */
+export type AgentConfigInput = z.input<typeof ConfigSchema>;
