@@ -19,5 +19,12 @@ export function parsePayload<S extends z.ZodType>(schema: S, payload: Buffer, ma
 
 /** Formats zod issues as `path: reason; path: reason`. */
 export function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
-  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${i.message}`).join('; ');
+  return issues.map((i) => `${i.path.length ? i.path.join('.') : '(root)'}: ${plainReason(i)}`).join('; ');
+}
+
+function plainReason(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'unrecognized_keys') return `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  const missing = /^Invalid input: expected (\w+), received undefined$/.exec(issue.message);
+  if (missing) return `required (${missing[1]})`;
+  return issue.message;
 }

@@ -1,0 +1,126 @@
+import type { Logger } from 'pino';
+import type { PredictionRecord, ScoredLabel } from '../../protocol/predictions.js';
+import type { Clock } from '../clock.js';
+import type { Counters } from '../counters.js';
+import { AgentError, errorMessage } from '../errors.js';
+import type { EventSink } from '../events.js';
+import type { Frame } from '../frame.js';
+import type { Component } from '../lifecycle/component.js';
+import type { FrameQueue } from './frame-queue.js';
+import { Slots } from './slots.js';
+
+/** What a model says about one image. */
+export interface Classification {
+  label: string;
+  score: number;
+  topK: ScoredLabel[];
+}
+
+/** A loaded model the pipeline can ask; it throws AgentError `E_IMAGE_DECODE` for an image that cannot be decoded. */
+export interface ImageModel {
+  readonly name: string;
+  readonly version: string;
+  classify(image: Buffer): Promise<Classification>;
+}
+
+/** Where committed predictions go: resolves with the sequence number once the row is committed. */
+export interface PredictionSink {
+  add(record: Omit<PredictionRecord, 'seq'>): Promise<number>;
+}
+
+export interface Route {
+  source: string;
+  queue: FrameQueue;
+  models: ImageModel[];
+}
+
+export interface ImagePipelineOptions {
+  routes: Route[];
+  sink: PredictionSink;
+  events: EventSink;
+  counters: Counters;
+  clock: Clock;
+  log: Logger;
+  /** Frames in flight at once across all sources. */
+  concurrency: number;
+  /** Called with frame-arrival → commit latency in ms. */
+  onLatency?: (ms: number) => void;
+}
+
+/**
+ * Takes frames from each source's queue, runs every model routed to that source and
+ * commits one prediction per model. Up to `concurrency` frames are in flight, so one
+ * frame decodes while the previous one is in inference.
+ */
+export class ImagePipeline implements Component {
+  readonly name = 'pipeline';
+  private readonly slots: Slots;
+  private pumps: Promise<void>[] = [];
+
+  constructor(private readonly opts: ImagePipelineOptions) {
+    this.slots = new Slots(opts.concurrency);
+  }
+
+  async start(): Promise<void> {
+    this.pumps = this.opts.routes.map((r) => this.pump(r));
+  }
+
+  /** Stops taking new frames once the queues are empty and waits for frames in flight. */
+  async stop(): Promise<void> {
+    for (const r of this.opts.routes) r.queue.close();
+    await Promise.all(this.pumps);
+    await this.slots.idle();
+  }
+
+  private async pump(route: Route): Promise<void> {
+    for (;;) {
+      const frame = await route.queue.take();
+      if (!frame) return;
+      await this.slots.acquire();
+      void this.process(frame, route.models).finally(() => this.slots.release());
+    }
+  }
+
+  private async process(frame: Frame, models: ImageModel[]): Promise<void> {
+    const { sink, counters, clock } = this.opts;
+    try {
+      const commits: Promise<number>[] = [];
+      for (const model of models) {
+        const result = await model.classify(frame.data);
+        commits.push(
+          sink.add({
+            ts: frame.ts,
+            source: frame.source,
+            frameId: frame.id,
+            model: model.name,
+            modelVersion: model.version,
+            label: result.label,
+            score: result.score,
+            topK: result.topK,
+            latencyMs: Math.max(0, Math.round((clock.monotonic() - frame.arrivedAt) * 100) / 100),
+          }),
+        );
+      }
+      await Promise.all(commits);
+      counters.predictions += commits.length;
+      this.opts.onLatency?.(clock.monotonic() - frame.arrivedAt);
+      frame.settle({ ok: true });
+    } catch (err) {
+      this.fail(frame, err);
+    }
+  }
+
+  private fail(frame: Frame, err: unknown): void {
+    const code = err instanceof AgentError ? err.code : 'E_PIPELINE';
+    if (code === 'E_IMAGE_DECODE') {
+      frame.settle({ ok: false, code, reason: errorMessage(err) });
+      return;
+    }
+    // Not the frame's fault (a model or store failure): the frame is refused so it is
+    // not lost silently, and the error is audited.
+    this.opts.counters.errors++;
+    this.opts.log.error({ err, source: frame.source, frame: frame.id }, 'frame could not be processed');
+    this.opts.events.record({ level: 'error', kind: 'pipeline_error', source: frame.source, message: `${frame.id}: ${errorMessage(err)}`, detail: { code } });
+    frame.settle({ ok: false, code, reason: errorMessage(err) });
+  }
+}

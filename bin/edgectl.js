@@ -1,0 +1,13 @@
+#!/usr/bin/env node
+// Runs the compiled code when it has been built (`npm run build`), the TypeScript sources otherwise.
+import { existsSync } from 'node:fs';
+
+const built = new URL('../dist/central/cli.js', import.meta.url);
+let entry = built.href;
+if (!existsSync(built)) {
+  const { register } = await import('tsx/esm/api');
+  register();
+  entry = new URL('../central/cli.ts', import.meta.url).href;
+}
+const { main } = await import(entry);
+process.exitCode = await main(process.argv.slice(2));
