@@ -10,4 +10,4 @@ if (!existsSync(built)) {
   entry = new URL('../agent/cli.ts', import.meta.url).href;
 }
 const { main } = await import(entry);
-process.exitCode = await main(process.argv.slice(2));
+process.exit(await main(process.argv.slice(2)));

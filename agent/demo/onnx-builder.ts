@@ -1,3 +1,5 @@
+import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { ONNX_PROTO } from './onnx-schema.js';
 
@@ -124,4 +126,19 @@ export function encodeModel(spec: ModelSpec): Uint8Array {
   const problem = ModelProto.verify(model);
   if (problem) throw new Error(`invalid ONNX model ${spec.name}: ${problem}`);
   return ModelProto.encode(ModelProto.fromObject(model)).finish();
+}
+
+/**
+ * Writes model bytes to dir/file and returns the path. An unchanged model is left alone, so
+ * a running agent watching the file does not reload it; a changed one is swapped in whole.
+ */
+export async function writeModelFile(dir: string, file: string, bytes: Uint8Array): Promise<string> {
+  const path = join(dir, file);
+  const current = await readFile(path).catch(() => undefined);
+  if (current && Buffer.compare(current, bytes) === 0) return path;
+  await mkdir(dir, { recursive: true });
+  const temp = `${path}.${process.pid}.tmp`;
+  await writeFile(temp, bytes);
+  await rename(temp, path);
+  return path;
 }

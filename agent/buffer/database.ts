@@ -1,0 +1,95 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { AgentError, errorMessage } from '../errors.js';
+
+export type SqliteDatabase = Database.Database;
+
+/** One schema step; runs inside a transaction together with the `user_version` bump. */
+export type Migration = (db: SqliteDatabase) => void;
+
+/*
+ * Append only: a migration that shipped is never edited, because gateways in the field
+ * already ran it. `PRAGMA user_version` holds how many of these a file has seen.
+ */
+export const MIGRATIONS: readonly Migration[] = [
+  (db) => {
+    // AUTOINCREMENT (not plain rowid) so a sequence number is never reused after rows
+    // are pruned: central de-duplicates by (device, seq) and would drop a reused one.
+    db.exec(`
+      CREATE TABLE predictions (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        label TEXT NOT NULL,
+        score REAL NOT NULL,
+        payload TEXT NOT NULL,
+        sent_at INTEGER
+      );
+      CREATE INDEX predictions_unsent ON predictions (seq) WHERE sent_at IS NULL;
+      CREATE TABLE events (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        source TEXT,
+        message TEXT NOT NULL,
+        detail TEXT
+      );
+      CREATE INDEX events_kind ON events (kind, id);
+    `);
+  },
+];
+
+export interface OpenDatabaseOptions {
+  /** File path, or `:memory:` for tests that do not care about durability. */
+  path: string;
+  busyTimeoutMs: number;
+  migrations?: readonly Migration[];
+}
+
+/**
+ * Opens (creating if needed) the agent's SQLite file and brings its schema up to date.
+ * WAL lets the sync read while the hot path writes; synchronous=FULL makes a returned
+ * commit survive power loss, which is what "nothing committed is lost" promises.
+ */
+export function openDatabase(opts: OpenDatabaseOptions): SqliteDatabase {
+  let db: SqliteDatabase | undefined;
+  try {
+    if (opts.path !== ':memory:') mkdirSync(dirname(opts.path), { recursive: true });
+    db = new Database(opts.path);
+    db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs)}`);
+    db.pragma('journal_mode = WAL');
+    db.pragma('synchronous = FULL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, opts.migrations ?? MIGRATIONS);
+    return db;
+  } catch (err) {
+    db?.close();
+    if (err instanceof AgentError) throw err;
+    throw new AgentError('E_STORE_OPEN', `cannot open the store at ${opts.path}: ${errorMessage(err)}`, { cause: err });
+  }
+}
+
+/** How many migrations the file has applied. */
+export function schemaVersion(db: SqliteDatabase): number {
+  return db.pragma('user_version', { simple: true }) as number;
+}
+
+function migrate(db: SqliteDatabase, migrations: readonly Migration[]): void {
+  const current = schemaVersion(db);
+  if (current > migrations.length) {
+    // A newer agent wrote this file; running older code on it could corrupt meaning silently.
+    throw new AgentError('E_STORE_SCHEMA', `store schema version ${current} is newer than this agent supports (${migrations.length})`);
+  }
+  for (let v = current; v < migrations.length; v++) {
+    const step = migrations[v];
+    if (!step) continue;
+    db.transaction(() => {
+      step(db);
+      db.pragma(`user_version = ${v + 1}`);
+    })();
+  }
+}

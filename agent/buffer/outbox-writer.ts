@@ -1,0 +1,116 @@
+import type { Logger } from 'pino';
+import { AgentError, errorMessage } from '../errors.js';
+import type { EventSink } from '../events.js';
+import type { Component } from '../lifecycle/component.js';
+import type { NewPrediction, Outbox } from './outbox.js';
+
+/** What one committed transaction added to the outbox. */
+export interface OutboxCommit {
+  first: number;
+  last: number;
+  count: number;
+}
+
+export interface OutboxWriterOptions {
+  outbox: Outbox;
+  events: EventSink;
+  log: Logger;
+  /** Records per transaction (config `buffer.batchSize`). */
+  batchSize: number;
+  /** Longest a record waits for its transaction (config `buffer.lingerMs`). */
+  lingerMs: number;
+  /** Called after every commit, e.g. to wake the sync; its errors are logged, never thrown. */
+  onCommit?: (commit: OutboxCommit) => void;
+}
+
+interface Pending {
+  record: NewPrediction;
+  resolve: (seq: number) => void;
+  reject: (err: AgentError) => void;
+}
+
+/**
+ * The hot path's door into the outbox. One fsync per prediction would cap a gateway at a
+ * few hundred predictions a second, so records are grouped into one transaction per
+ * `batchSize` or per `lingerMs`, and each caller learns its seq only once it is durable.
+ */
+export class OutboxWriter implements Component {
+  readonly name = 'outbox-writer';
+  private readonly log: Logger;
+  private queue: Pending[] = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(private readonly opts: OutboxWriterOptions) {
+    this.log = opts.log.child({ component: this.name });
+  }
+
+  /** Records waiting for their transaction. */
+  get queued(): number {
+    return this.queue.length;
+  }
+
+  async start(_signal: AbortSignal): Promise<void> {
+    // Nothing to open: the store is opened by its owner; accepting records needs no setup.
+  }
+
+  /** Queues a prediction; resolves with its sequence number once its transaction committed. */
+  add(record: NewPrediction): Promise<number> {
+    if (this.stopped) {
+      return Promise.reject(new AgentError('E_STORE_CLOSED', 'the outbox writer is stopped; prediction not stored'));
+    }
+    return new Promise<number>((resolve, reject) => {
+      this.queue.push({ record, resolve, reject });
+      if (this.queue.length >= this.opts.batchSize) this.flush();
+      else this.timer ??= setTimeout(() => this.flush(), this.opts.lingerMs);
+    });
+  }
+
+  /** Commits everything queued now, in transactions of at most `batchSize`. */
+  flush(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    while (this.queue.length > 0) this.commit(this.queue.splice(0, this.opts.batchSize));
+  }
+
+  async stop(): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.flush();
+  }
+
+  private commit(batch: Pending[]): void {
+    let seqs: number[];
+    try {
+      seqs = this.opts.outbox.append(batch.map((p) => p.record));
+    } catch (err) {
+      this.fail(batch, err);
+      return;
+    }
+    batch.forEach((p, i) => p.resolve(seqs[i] ?? 0));
+    const first = seqs[0];
+    const last = seqs.at(-1);
+    if (first === undefined || last === undefined || !this.opts.onCommit) return;
+    try {
+      this.opts.onCommit({ first, last, count: seqs.length });
+    } catch (err) {
+      this.log.error({ err }, 'onCommit listener failed');
+    }
+  }
+
+  private fail(batch: Pending[], err: unknown): void {
+    const code = (err as { code?: unknown }).code;
+    const message = `could not store ${batch.length} predictions: ${errorMessage(err)}`;
+    this.log.error({ err, count: batch.length }, message);
+    this.opts.events.record({
+      level: 'error',
+      kind: 'store_write_failed',
+      source: this.name,
+      message,
+      detail: { count: batch.length, sqliteCode: typeof code === 'string' ? code : undefined },
+    });
+    // Retryable: SQLITE_FULL and I/O errors go away when space or the disk comes back.
+    const error = new AgentError('E_STORE_WRITE', message, { retryable: true, cause: err });
+    for (const p of batch) p.reject(error);
+  }
+}

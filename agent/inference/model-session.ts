@@ -1,0 +1,170 @@
+import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { InferenceSession } from 'onnxruntime-node';
+import type { Tensor } from 'onnxruntime-node';
+import type { ModelConfig } from '../config/schema.js';
+import { AgentError, errorMessage } from '../errors.js';
+import { halfToFloat32Array } from '../preprocess/float16.js';
+
+export interface ModelSessionOptions {
+  /** Relative model paths are resolved against this (normally the config file's folder). */
+  readonly baseDir: string;
+}
+
+type TensorMetadata = InferenceSession.ValueMetadata & { isTensor: true };
+
+/**
+ * One loaded ONNX model. The onnxruntime session is created once and reused for every
+ * frame; `run` may be called concurrently (onnxruntime allows it) and `release` waits for
+ * runs in flight, so a model swap cannot free a session under a running frame.
+ */
+export class ModelSession {
+  readonly name: string;
+  readonly version: string;
+  /** The model file, resolved. */
+  readonly path: string;
+  readonly inputName: string;
+  readonly outputName: string;
+  /** The output's element type as onnxruntime reports it ('float16', 'float32', 'int64', ...). */
+  readonly outputType: Tensor.Type;
+  private readonly session: InferenceSession;
+  /** Only the chosen output: onnxruntime-node refuses to return non-tensor outputs (scikit-learn's maps) at all. */
+  private readonly fetches: readonly string[];
+  private inFlight = 0;
+  private idle: (() => void) | undefined;
+  private released: Promise<void> | undefined;
+
+  private constructor(config: ModelConfig, path: string, session: InferenceSession, input: string, output: TensorMetadata) {
+    this.name = config.name;
+    this.version = config.version;
+    this.path = path;
+    this.session = session;
+    this.inputName = input;
+    this.outputName = output.name;
+    this.outputType = output.type;
+    this.fetches = [output.name];
+  }
+
+  /** Loads the model; AgentError E_MODEL_LOAD when the file is missing, unloadable or does not fit the config. */
+  static async load(config: ModelConfig, opts: ModelSessionOptions): Promise<ModelSession> {
+    const path = resolve(opts.baseDir, config.path);
+    const refuse = (reason: string, cause?: unknown) =>
+      new AgentError('E_MODEL_LOAD', `model "${config.name}" (${path}) could not be loaded: ${reason}`, { cause });
+
+    try {
+      if (!(await stat(path)).isFile()) throw refuse('not a file');
+    } catch (err) {
+      if (err instanceof AgentError) throw err;
+      throw refuse((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : errorMessage(err), err);
+    }
+
+    let session: InferenceSession;
+    try {
+      session = await InferenceSession.create(path, {
+        intraOpNumThreads: config.threads,
+        // Frames already overlap in the pipeline; inter-op threads would only fight them for cores.
+        interOpNumThreads: 1,
+        executionMode: 'sequential',
+        graphOptimizationLevel: 'all',
+        // onnxruntime writes warnings (e.g. "opset 1 model") as coloured text straight to stderr,
+        // outside the agent's JSON log, at every load; errors still reach us as exceptions.
+        logSeverityLevel: 3,
+        logId: config.name,
+      });
+    } catch (err) {
+      // "Load model from <path> failed:<reason>": the path is already in our message.
+      throw refuse(errorMessage(err).replace(/^Load model from .*? failed:\s*/s, ''), err);
+    }
+
+    try {
+      const input = pickInput(config, session);
+      const output = pickOutput(config, session);
+      return new ModelSession(config, path, session, input, output);
+    } catch (err) {
+      await session.release().catch(() => undefined);
+      throw refuse(errorMessage(err), err);
+    }
+  }
+
+  /** Runs one input tensor; the chosen output as float32 (float16 and integer outputs converted). */
+  async run(input: Tensor): Promise<Float32Array> {
+    if (this.released) throw new AgentError('E_MODEL_RELEASED', `model "${this.name}" has been released`);
+    this.inFlight++;
+    try {
+      const out = await this.session.run({ [this.inputName]: input }, this.fetches);
+      const value = out[this.outputName];
+      if (!value) throw new Error(`output "${this.outputName}" missing from the result`);
+      return toFloat32(value.type, value.data);
+    } catch (err) {
+      throw new AgentError('E_INFERENCE', `model "${this.name}" could not run: ${errorMessage(err)}`, { cause: err });
+    } finally {
+      if (--this.inFlight === 0) this.idle?.();
+    }
+  }
+
+  /** Frees the onnxruntime session once runs in flight are done. Safe to call twice. */
+  release(): Promise<void> {
+    this.released ??= (async () => {
+      if (this.inFlight > 0) await new Promise<void>((done) => (this.idle = done));
+      await this.session.release();
+    })();
+    return this.released;
+  }
+}
+
+/** Same as `ModelSession.load`. */
+export function loadModel(config: ModelConfig, opts: ModelSessionOptions): Promise<ModelSession> {
+  return ModelSession.load(config, opts);
+}
+
+function pickInput(config: ModelConfig, session: InferenceSession): string {
+  const names = session.inputNames;
+  const name = config.input ?? names[0];
+  if (name === undefined) throw new Error('the model has no inputs');
+  const meta = session.inputMetadata.find((m) => m.name === name);
+  if (!meta) throw new Error(`no input "${name}"; inputs: ${names.join(', ')}`);
+  if (names.length > 1) throw new Error(`it needs ${names.length} inputs (${names.join(', ')}); the agent feeds one image`);
+  if (!meta.isTensor) throw new Error(`input "${name}" is not a tensor`);
+  checkInputFits(config, meta);
+  return name;
+}
+
+/**
+ * A dtype or image size the model does not take would fail every frame; say so at load.
+ * Only rank-4 (image) inputs are compared dimension by dimension; symbolic dims match anything.
+ */
+function checkInputFits(config: ModelConfig, meta: TensorMetadata): void {
+  const p = config.preprocess;
+  const c = p.channels === 'GRAY' ? 1 : 3;
+  const dims = p.layout === 'NCHW' ? [1, c, p.height, p.width] : [1, p.height, p.width, c];
+  const fits =
+    meta.type === p.dtype &&
+    (meta.shape.length !== 4 || meta.shape.every((d, i) => typeof d !== 'number' || d < 0 || d === dims[i]));
+  if (!fits) {
+    const shape = `[${meta.shape.map((d) => (typeof d === 'number' ? d : d || '?')).join(',')}]`;
+    throw new Error(
+      `input "${meta.name}" takes ${meta.type} ${shape}, preprocess gives ${p.dtype} [${dims.join(',')}] (${p.layout} ${p.channels})`,
+    );
+  }
+}
+
+function pickOutput(config: ModelConfig, session: InferenceSession): TensorMetadata {
+  const wanted = config.output.tensor;
+  const all = session.outputMetadata;
+  const meta = wanted === undefined ? all.find((m) => m.isTensor) : all.find((m) => m.name === wanted);
+  if (!meta) {
+    throw new Error(wanted === undefined ? 'it has no tensor output' : `no output "${wanted}"; outputs: ${session.outputNames.join(', ')}`);
+  }
+  if (!meta.isTensor) throw new Error(`output "${meta.name}" is not a tensor (a sequence or map); name a tensor output`);
+  if (meta.type === 'string') throw new Error(`output "${meta.name}" holds strings, not scores`);
+  return meta;
+}
+
+function toFloat32(type: Tensor.Type, data: Tensor.DataType): Float32Array {
+  if (data instanceof Float32Array) return data;
+  // float16 arrives as its raw bits (Node 20 has no Float16Array); a real uint16 output does not.
+  if (type === 'float16' && data instanceof Uint16Array) return halfToFloat32Array(data);
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) return Float32Array.from(data, (v) => Number(v));
+  if (Array.isArray(data)) throw new Error('output holds strings, not scores');
+  return Float32Array.from(data as ArrayLike<number>);
+}

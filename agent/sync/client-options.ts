@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import type { IClientOptions } from 'mqtt';
+import type { BrokerConfig } from '../config/schema.js';
+import { AgentError, errorMessage } from '../errors.js';
+import type { DeviceStatus } from '../../protocol/status.js';
+import { deviceTopics } from '../../protocol/topics.js';
+
+/** Who this agent is on the broker. */
+export interface DeviceIdentity {
+  deviceId: string;
+  site: string;
+  agentVersion: string;
+}
+
+/** How long the broker keeps our session (subscriptions, queued messages) after a disconnect. */
+export const SESSION_EXPIRY_S = 3600;
+
+/** The retained status message for `state`, as sent on the device's status topic. */
+export function statusPayload(id: DeviceIdentity, state: DeviceStatus['state'], ts: number): string {
+  const status: DeviceStatus = { v: 1, device: id.deviceId, site: id.site, state, ts, agentVersion: id.agentVersion };
+  return JSON.stringify(status);
+}
+
+/**
+ * MQTT.js options for one connection attempt. Files are re-read on every attempt so a
+ * rotated certificate is picked up at the next reconnect without restarting the agent.
+ * MQTT.js's own reconnect is off (reconnectPeriod 0): its fixed interval would make a
+ * whole fleet hammer the broker in step after an outage.
+ */
+export function clientOptions(config: BrokerConfig, id: DeviceIdentity, now: number): IClientOptions {
+  const topics = deviceTopics(config.topicPrefix, id.deviceId);
+  const options: IClientOptions = {
+    protocolVersion: config.protocolVersion,
+    clientId: config.clientId ?? id.deviceId,
+    // A persistent session keeps future subscriptions (desired state) across reconnects.
+    clean: false,
+    keepalive: config.keepaliveS,
+    reconnectPeriod: 0,
+    connectTimeout: 30_000,
+    resubscribe: false,
+    will: { topic: topics.status, payload: Buffer.from(statusPayload(id, 'offline', now)), qos: 1, retain: true },
+    ...tlsOptions(config),
+  };
+  if (config.protocolVersion === 5) options.properties = { sessionExpiryInterval: SESSION_EXPIRY_S };
+  if (config.username !== undefined) options.username = config.username;
+  if (config.password !== undefined) options.password = config.password;
+  return options;
+}
+
+function tlsOptions(config: BrokerConfig): IClientOptions {
+  const tls = config.tls;
+  if (!tls) return {};
+  const options: IClientOptions = { rejectUnauthorized: tls.rejectUnauthorized };
+  if (tls.ca) options.ca = readPem('ca', tls.ca);
+  if (tls.cert) options.cert = readPem('cert', tls.cert);
+  if (tls.key) options.key = readPem('key', tls.key);
+  if (tls.servername) options.servername = tls.servername;
+  return options;
+}
+
+function readPem(field: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new AgentError('E_BROKER_TLS', `broker.tls.${field}: cannot read ${path}: ${errorMessage(err)}`, { cause: err });
+  }
+}

@@ -1,0 +1,231 @@
+import { connect, type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { BrokerConfig } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import type { EventSink } from '../events.js';
+import { Backoff, sleep } from '../lifecycle/backoff.js';
+import { deviceTopics } from '../../protocol/topics.js';
+import { clientOptions, statusPayload, type DeviceIdentity } from './client-options.js';
+
+/** Opens an MQTT.js client; injectable so tests can reach the socket. */
+export type ConnectFn = (url: string, options: IClientOptions) => MqttClient;
+
+/** One established connection. A new one is made for every reconnect, so no state leaks across. */
+export class BrokerSession {
+  private readonly ended = new AbortController();
+  /** Aborts when this connection is gone for good. */
+  readonly closed = this.ended.signal;
+
+  constructor(readonly client: MqttClient) {
+    client.once('close', () => this.ended.abort());
+  }
+
+  get open(): boolean {
+    return !this.closed.aborted;
+  }
+}
+
+export interface BrokerConnectionOptions {
+  config: BrokerConfig;
+  identity: DeviceIdentity;
+  events: EventSink;
+  log: Logger;
+  clock: Clock;
+  connect?: ConnectFn;
+  /** Random source for the backoff jitter. */
+  random?: () => number;
+}
+
+/**
+ * Keeps one MQTT session up: connects, announces the device online (the broker announces
+ * it offline through the last will), and after a loss reconnects with jittered backoff.
+ * Events are recorded once per change of state, not once per attempt.
+ */
+export class BrokerConnection {
+  private readonly log: Logger;
+  private readonly backoff: Backoff;
+  private readonly reconnecting = new AbortController();
+  private readonly waiters = new Set<(s: BrokerSession) => void>();
+  private current: BrokerSession | undefined;
+  private running: Promise<void> | undefined;
+  private everConnected = false;
+
+  constructor(private readonly opts: BrokerConnectionOptions) {
+    this.log = opts.log.child({ component: 'broker' });
+    const { minMs, maxMs } = opts.config.reconnect;
+    this.backoff = new Backoff({ minMs, maxMs, ...(opts.random ? { random: opts.random } : {}) });
+  }
+
+  get connected(): boolean {
+    return this.current?.open ?? false;
+  }
+
+  /** The live session, if any. */
+  get session(): BrokerSession | undefined {
+    return this.current?.open ? this.current : undefined;
+  }
+
+  /** Starts connecting in the background; aborting `signal` stops new attempts, not the live session. */
+  run(signal: AbortSignal): void {
+    if (this.running) return;
+    const stop = AbortSignal.any([signal, this.reconnecting.signal]);
+    this.running = this.loop(stop).catch((err: unknown) => this.log.error({ err }, 'connection loop failed'));
+  }
+
+  /** Stops making new connections; the live session stays until `close`. */
+  stopReconnecting(): void {
+    this.reconnecting.abort();
+  }
+
+  /** The live session, or the next one; undefined once `signal` aborts. */
+  waitForSession(signal: AbortSignal): Promise<BrokerSession | undefined> {
+    const live = this.session;
+    if (live || signal.aborted) return Promise.resolve(live);
+    return new Promise((resolve) => {
+      const onSession = (s: BrokerSession) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(s);
+      };
+      const onAbort = () => {
+        this.waiters.delete(onSession);
+        resolve(undefined);
+      };
+      this.waiters.add(onSession);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** Announces offline (retained), then disconnects cleanly so the broker does not fire the will. */
+  async close(timeoutMs: number): Promise<void> {
+    this.stopReconnecting();
+    await this.running;
+    const session = this.current;
+    this.current = undefined;
+    if (!session) return;
+    if (!session.open) return this.onLost('connection closed while stopping');
+    const { client } = session;
+    const topic = deviceTopics(this.opts.config.topicPrefix, this.opts.identity.deviceId).status;
+    const timeout = AbortSignal.timeout(Math.max(timeoutMs, 1));
+    try {
+      const offline = statusPayload(this.opts.identity, 'offline', this.opts.clock.now());
+      await untilAborted(AbortSignal.any([timeout, session.closed]), client.publishAsync(topic, offline, { qos: 1, retain: true }));
+      await untilAborted(timeout, client.endAsync(false));
+    } catch (err) {
+      this.log.warn({ err }, 'could not say goodbye to the broker');
+    } finally {
+      if (session.open) client.end(true);
+    }
+    this.log.info('disconnected from the broker');
+    this.opts.events.record({ level: 'info', kind: 'broker_disconnected', source: 'sync', message: 'disconnected from the broker: agent stopping', detail: { reason: 'stopping' } });
+  }
+
+  private async loop(stop: AbortSignal): Promise<void> {
+    let failures = 0;
+    let lastError = '';
+    while (!stop.aborted) {
+      const client = this.open(stop);
+      client.on('error', (err) => {
+        lastError = errorMessage(err);
+        this.log.debug({ err }, 'mqtt client error');
+      });
+      const connack = await firstOf(client, stop);
+      if (connack) {
+        failures = 0;
+        this.backoff.reset();
+        const session = new BrokerSession(client);
+        let reason = '';
+        client.on('disconnect', (packet) => (reason = `broker sent DISCONNECT (reason code ${packet.reasonCode ?? 0})`));
+        this.announce(session, connack.sessionPresent);
+        await abortedEither(session.closed, stop);
+        if (!session.open) {
+          this.current = undefined;
+          client.end(true);
+          this.onLost(reason || lastError || 'connection closed');
+        }
+      } else {
+        client.end(true);
+        if (stop.aborted) return;
+        failures++;
+        const message = `cannot reach the broker at ${this.opts.config.url}: ${lastError || 'connection closed'}; retrying with backoff`;
+        if (failures === 1) this.log.warn({ attempt: failures }, message);
+        else this.log.debug({ attempt: failures }, message);
+      }
+      if (!stop.aborted) await sleep(this.backoff.next(), stop);
+    }
+  }
+
+  private open(stop: AbortSignal): MqttClient {
+    const options = clientOptions(this.opts.config, this.opts.identity, this.opts.clock.now());
+    const client = (this.opts.connect ?? connect)(this.opts.config.url, options);
+    // An attempt abandoned by stop must not linger as a half-open socket; the live session
+    // is left alone, `close` says goodbye on it.
+    const abandon = () => {
+      if (this.current?.client !== client) client.end(true);
+    };
+    stop.addEventListener('abort', abandon, { once: true });
+    client.once('close', () => stop.removeEventListener('abort', abandon));
+    return client;
+  }
+
+  private announce(session: BrokerSession, sessionPresent: boolean): void {
+    const { config, identity, clock } = this.opts;
+    this.current = session;
+    this.log.info({ url: config.url, sessionPresent }, 'connected to the broker');
+    this.opts.events.record({
+      level: 'info',
+      kind: 'broker_connected',
+      source: 'sync',
+      message: `connected to ${config.url}${this.everConnected ? ' again' : ''}`,
+      detail: { url: config.url, protocolVersion: config.protocolVersion, sessionPresent },
+    });
+    this.everConnected = true;
+    const topic = deviceTopics(config.topicPrefix, identity.deviceId).status;
+    session.client.publish(topic, statusPayload(identity, 'online', clock.now()), { qos: 1, retain: true }, (err) => {
+      if (err && session.open) this.log.warn({ err }, 'could not publish the online status');
+    });
+    for (const wake of [...this.waiters]) wake(session);
+    this.waiters.clear();
+  }
+
+  private onLost(reason: string): void {
+    this.log.warn({ reason }, 'lost the broker connection; reconnecting with backoff');
+    this.opts.events.record({ level: 'warn', kind: 'broker_disconnected', source: 'sync', message: `disconnected from the broker: ${reason}`, detail: { reason } });
+  }
+}
+
+/** The CONNACK once the client connected; undefined if it closed first or `stop` aborted. */
+function firstOf(client: MqttClient, stop: AbortSignal): Promise<IConnackPacket | undefined> {
+  return new Promise((resolve) => {
+    if (stop.aborted) return resolve(undefined);
+    const done = (ok: IConnackPacket | undefined) => {
+      client.off('connect', onConnect);
+      client.off('close', onClose);
+      stop.removeEventListener('abort', onClose);
+      resolve(ok);
+    };
+    const onConnect = (packet: IConnackPacket) => done(packet);
+    const onClose = () => done(undefined);
+    client.on('connect', onConnect);
+    client.on('close', onClose);
+    stop.addEventListener('abort', onClose, { once: true });
+  });
+}
+
+function abortedEither(a: AbortSignal, b: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (a.aborted || b.aborted) return resolve();
+    const any = AbortSignal.any([a, b]);
+    any.addEventListener('abort', () => resolve(), { once: true });
+  });
+}
+
+/** Awaits `work`, giving up (with an error) when `signal` aborts first. */
+function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {
+  if (signal.aborted) return Promise.reject(new Error('timed out'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(new Error('timed out'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}
