@@ -133,14 +133,21 @@ export class Ingest {
     const client = connect(this.opts.brokerUrl, this.clientOptions());
     this.client = client;
     // Runs before MQTT.js sends the PUBACK, so an ack always means "committed here".
-    client.handleMessage = (packet, done) => done(this.onMessage(packet));
-    client.on('error', (err) => this.log.warn({ err }, `mqtt: ${err.message}`));
+    client.handleMessage = (packet, done) => done(this.guarded(packet));
+    // One warning per outage; MQTT.js reports every failed retry.
+    let quiet = false;
+    client.on('error', (err) => {
+      if (quiet) this.log.debug({ err }, `mqtt: ${err.message}`);
+      else this.log.warn({ err }, `mqtt: ${err.message}`);
+      quiet = true;
+    });
     client.on('offline', () => this.log.warn({ url: this.opts.brokerUrl }, 'broker connection lost; reconnecting'));
     return new Promise((resolve, reject) => {
       const onAbort = () => reject(new Error('ingest start aborted'));
       signal?.addEventListener('abort', onAbort, { once: true });
       // Subscribe on every connect: a broker restarted without persistence forgot our session.
       client.on('connect', (connack) => {
+        quiet = false;
         const filters = fleetFilters(this.opts.topicPrefix);
         client.subscribe([filters.predictions, filters.status], { qos: 1 }, (err, granted) => {
           const refused = granted?.filter((g) => g.qos > 2) ?? [];
@@ -159,7 +166,13 @@ export class Ingest {
   async stop(): Promise<void> {
     if (this.stopped) return;
     this.stopped = true;
-    await this.client?.endAsync().catch((err: unknown) => this.log.warn({ err }, 'mqtt end failed'));
+    const client = this.client;
+    if (client) {
+      // A clean DISCONNECT, unless the broker does not answer within a moment.
+      const timer = setTimeout(() => client.end(true), 2000);
+      await client.endAsync().catch((err: unknown) => this.log.warn({ err }, 'mqtt end failed'));
+      clearTimeout(timer);
+    }
     this.db.close();
   }
 
@@ -180,6 +193,16 @@ export class Ingest {
   /** The ingest database, for reports and tests. */
   get database(): Database.Database {
     return this.db;
+  }
+
+  /** A bug in handling one message must not take the subscriber down with it. */
+  private guarded(packet: IPublishPacket): Error | undefined {
+    try {
+      return this.onMessage(packet);
+    } catch (err) {
+      this.log.error({ err, topic: packet.topic }, 'unexpected error handling a message');
+      return this.refuse(packet.topic, 'could not be handled');
+    }
   }
 
   /** Handles one inbound message; an Error withholds the PUBACK. */
@@ -250,12 +273,20 @@ export class Ingest {
     if (opts.password !== undefined) options.password = opts.password;
     const tls = opts.tls;
     if (tls) {
-      if (tls.ca) options.ca = readFileSync(tls.ca);
-      if (tls.cert) options.cert = readFileSync(tls.cert);
-      if (tls.key) options.key = readFileSync(tls.key);
+      if (tls.ca) options.ca = readPem('ca', tls.ca);
+      if (tls.cert) options.cert = readPem('cert', tls.cert);
+      if (tls.key) options.key = readPem('key', tls.key);
       if (tls.servername) options.servername = tls.servername;
       options.rejectUnauthorized = tls.rejectUnauthorized ?? true;
     }
     return options;
+  }
+}
+
+function readPem(field: string, path: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (err) {
+    throw new Error(`cannot read the TLS ${field} file ${path}: ${(err as Error).message}`, { cause: err });
   }
 }

@@ -8,6 +8,13 @@ import { Backoff, sleep } from '../lifecycle/backoff.js';
 import { deviceTopics } from '../../protocol/topics.js';
 import { clientOptions, statusPayload, type DeviceIdentity } from './client-options.js';
 
+/**
+ * A session that lasted this long was healthy, so the next loss retries from the shortest
+ * delay; shorter ones keep the backoff growing, so a broker that accepts and then drops us
+ * (a duplicate client id, an ACL) is not hammered twice a second.
+ */
+const HEALTHY_SESSION_MS = 5000;
+
 /** Opens an MQTT.js client; injectable so tests can reach the socket. */
 export type ConnectFn = (url: string, options: IClientOptions) => MqttClient;
 
@@ -124,7 +131,16 @@ export class BrokerConnection {
     let failures = 0;
     let lastError = '';
     while (!stop.aborted) {
-      const client = this.open(stop);
+      lastError = '';
+      let client: MqttClient;
+      try {
+        client = this.open(stop);
+      } catch (err) {
+        // A TLS file gone missing or a bad URL must not end the retrying for good.
+        this.log.error({ err }, `cannot open a connection: ${errorMessage(err)}`);
+        await sleep(this.backoff.next(), stop);
+        continue;
+      }
       client.on('error', (err) => {
         lastError = errorMessage(err);
         this.log.debug({ err }, 'mqtt client error');
@@ -132,13 +148,14 @@ export class BrokerConnection {
       const connack = await firstOf(client, stop);
       if (connack) {
         failures = 0;
-        this.backoff.reset();
+        const since = this.opts.clock.monotonic();
         const session = new BrokerSession(client);
         let reason = '';
         client.on('disconnect', (packet) => (reason = `broker sent DISCONNECT (reason code ${packet.reasonCode ?? 0})`));
         this.announce(session, connack.sessionPresent);
         await abortedEither(session.closed, stop);
         if (!session.open) {
+          if (this.opts.clock.monotonic() - since >= HEALTHY_SESSION_MS) this.backoff.reset();
           this.current = undefined;
           client.end(true);
           this.onLost(reason || lastError || 'connection closed');

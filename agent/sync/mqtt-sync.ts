@@ -137,7 +137,7 @@ export class MqttSync implements Component {
       const ends = this.endsOf(session);
       const rung = this.doorbell.count;
       try {
-        const rows = await this.fillBatch(session, ends);
+        const rows = await this.fillBatch(ends);
         if (rows.length === 0) {
           if (this.drain.signal.aborted) return;
           await this.doorbell.wait(rung, undefined, ends);
@@ -168,7 +168,7 @@ export class MqttSync implements Component {
   }
 
   /** The next batch, after lingering for stragglers when it is short and nothing else waits. */
-  private async fillBatch(session: BrokerSession, ends: AbortSignal): Promise<PredictionRecord[]> {
+  private async fillBatch(ends: AbortSignal): Promise<PredictionRecord[]> {
     const { maxCount, lingerMs } = this.opts.config.batch;
     const rows = this.opts.outbox.nextBatch(maxCount, this.budget);
     const short = rows.length > 0 && rows.length < maxCount && !this.opts.outbox.pendingAtLeast(rows.length + 1);

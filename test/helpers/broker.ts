@@ -55,7 +55,12 @@ export async function freePort(): Promise<number> {
 
 async function startMosquitto(opts: TestBrokerOptions): Promise<TestBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'mosquitto-'));
-  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  let proc: ChildProcess | undefined;
+  // A test that fails or forgets its after hook must not leave a broker behind.
+  process.once('exit', () => {
+    proc?.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
   const lines = [`listener ${port} 127.0.0.1`, 'allow_anonymous true', `persistence ${opts.persistence ? 'true' : 'false'}`];
@@ -64,7 +69,6 @@ async function startMosquitto(opts: TestBrokerOptions): Promise<TestBroker> {
   if (process.getuid?.() === 0) lines.push('user root');
   writeFileSync(conf, `${lines.join('\n')}\n`);
 
-  let proc: ChildProcess | undefined;
   const start = async () => {
     const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
@@ -97,29 +101,35 @@ async function startMosquitto(opts: TestBrokerOptions): Promise<TestBroker> {
 }
 
 async function startAedes(opts: TestBrokerOptions): Promise<TestBroker> {
-  let aedes = await Aedes.createBroker();
+  let aedes: Aedes | undefined;
+  // With persistence, sessions and queues outlive a broker instance by handing its
+  // (in-memory) persistence to the next one, as a disk would for a real broker.
+  let kept: unknown;
   let server: net.Server | undefined;
   const sockets = new Set<net.Socket>();
   let port = 0;
   const start = async () => {
-    if (!opts.persistence && aedes.closed) aedes = await Aedes.createBroker();
+    const broker = await Aedes.createBroker(opts.persistence && kept ? { persistence: kept } : {});
+    kept = (broker as unknown as { persistence: unknown }).persistence;
     const s = net.createServer((socket) => {
       sockets.add(socket);
       socket.once('close', () => sockets.delete(socket));
-      aedes.handle(socket);
+      broker.handle(socket);
     });
     await new Promise<void>((resolve, reject) => s.once('error', reject).listen(port, '127.0.0.1', resolve));
     port = (s.address() as net.AddressInfo).port;
+    aedes = broker;
     server = s;
   };
   const stop = async () => {
     const s = server;
+    const broker = aedes;
     server = undefined;
-    if (!s) return;
+    aedes = undefined;
+    if (!s || !broker) return;
     for (const socket of sockets) socket.destroy();
     await new Promise((resolve) => s.close(resolve));
-    // Without persistence a restart must forget sessions, as a restarted process would.
-    if (!opts.persistence) await new Promise<void>((resolve) => aedes.close(() => resolve()));
+    await new Promise<void>((resolve) => broker.close(() => resolve()));
   };
   await start();
   return {

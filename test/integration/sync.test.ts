@@ -157,6 +157,31 @@ test('a broker outage keeps rows unsent; after a restart on the same port everyt
   assert.equal(store.events.list({ kind: 'broker_disconnected' }).length, 1);
 });
 
+test('a flapping network loses nothing and duplicates nothing at central', TEST_TIMEOUT, async (t) => {
+  const { broker, teardown, startAgent, startIngest } = await setup(t);
+  const gate = await startGate(broker.port);
+  teardown.push(() => gate.close());
+  const ingest = await startIngest();
+  const { store, writer, sync } = await startAgent('gw-flap', { url: gate.url, maxCount: 20 });
+  await waitFor('the sync to connect', () => sync.connected);
+
+  const flapping = setInterval(() => gate.cut(), 150);
+  teardown.push(async () => clearInterval(flapping));
+  const writes: Promise<number>[] = [];
+  for (let i = 0; i < 30; i++) {
+    for (let j = 0; j < 20; j++) writes.push(writer.add(prediction(i * 20 + j)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await Promise.all(writes);
+  clearInterval(flapping);
+
+  await waitFor('the backlog to drain once the network settles', () => store.outbox.pendingCount() === 0, 20_000);
+  await waitFor('all 600 at ingest', () => ingest.countFor('gw-flap') === 600);
+  const span = ingest.database.prepare('SELECT count(*) AS n, count(DISTINCT seq) AS d, max(seq) AS hi FROM predictions WHERE device = ?').get('gw-flap');
+  assert.deepEqual(span, { n: 600, d: 600, hi: 600 });
+  assert.ok(store.events.list({ kind: 'broker_disconnected' }).length >= 2, 'the links really were cut');
+});
+
 test('a redelivered batch is stored once', TEST_TIMEOUT, async (t) => {
   const { startIngest, rawClient } = await setup(t);
   const ingest = await startIngest();

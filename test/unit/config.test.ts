@@ -140,3 +140,10 @@ test('secrets are redacted, paths to key files are not', () => {
   assert.deepEqual(out, { broker: { password: '[redacted]', username: 'u', tls: { key: '/etc/k.pem' } }, token: '[redacted]', nested: [{ secret: '[redacted]' }] });
   assert.deepEqual(redact({ key: '-----BEGIN PRIVATE KEY-----abc' }), { key: '[redacted]' });
 });
+
+test('the example config in deploy/ is valid', () => {
+  const example = new URL('../../deploy/edge-agent.example.yaml', import.meta.url).pathname;
+  const { config } = loadConfig(example, {});
+  assert.equal(config.deviceId, 'line3-gw01');
+  assert.equal(config.broker.tls?.rejectUnauthorized, true);
+});

@@ -1,0 +1,32 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { Store } from '../../../agent/buffer/store.js';
+import { toBatch, recordBudget } from '../../../agent/sync/batcher.js';
+import { sampleRecords } from '../records.js';
+const dir = mkdtempSync(join(tmpdir(), 'bench-'));
+const store = new Store({ config: { path: join(dir, 'x.db'), busyTimeoutMs: 5000 }, log: pino({ level: 'silent' }) });
+const recs = sampleRecords(20000);
+for (let i = 0; i < recs.length; i += 1000) store.outbox.append(recs.slice(i, i + 1000));
+const budget = recordBudget('gw', 256 * 1024);
+let tNext = 0, tMark = 0, tStr = 0, tAtLeast = 0;
+for (let b = 0; b < 200; b++) {
+  let t = performance.now();
+  const rows = store.outbox.nextBatch(100, budget);
+  tNext += performance.now() - t; t = performance.now();
+  store.outbox.pendingAtLeast(rows.length + 1);
+  tAtLeast += performance.now() - t; t = performance.now();
+  const s = JSON.stringify(toBatch('gw', rows, Date.now()));
+  tStr += performance.now() - t; t = performance.now();
+  store.outbox.markSent(rows[0]!.seq, rows.at(-1)!.seq, Date.now());
+  tMark += performance.now() - t;
+  if (b === 0) console.log('payload bytes', s.length);
+}
+console.log({ nextBatchMs: tNext / 200, pendingAtLeastMs: tAtLeast / 200, stringifyMs: tStr / 200, markSentMs: tMark / 200 });
+const db = store.database;
+db.pragma('synchronous = NORMAL');
+let t = performance.now();
+for (let b = 0; b < 100; b++) store.outbox.markSent(1, 20000, Date.now());
+console.log('markSent (no-op rows) FULL vs NORMAL ms', (performance.now() - t) / 100);
+await store.stop();
