@@ -179,3 +179,17 @@ export function buildDefectModel(): Uint8Array {
 export function writeDefectModel(dir: string): Promise<string> {
   return writeModelFile(dir, DEFECT_MODEL_FILE, buildDefectModel());
 }
+
+/** The `models[]` entry of an agent config that serves the defect detector written at `path`. */
+export function defectModelEntry(path: string) {
+  const p = DEFECT_MODEL.preprocess;
+  return {
+    name: DEFECT_MODEL.name,
+    version: DEFECT_MODEL.version,
+    path,
+    labels: [...DEFECT_MODEL.labels],
+    input: DEFECT_MODEL.input,
+    preprocess: { ...p, mean: [...p.mean], std: [...p.std] },
+    output: { tensor: DEFECT_MODEL.output, topK: 2 },
+  };
+}

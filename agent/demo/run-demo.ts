@@ -6,7 +6,7 @@ import { Agent } from '../agent.js';
 import { type AgentConfig, ConfigSchema } from '../config/schema.js';
 import { sleep } from '../lifecycle/backoff.js';
 import { createLogger } from '../log.js';
-import { DEFECT_MODEL, writeDefectModel } from './defect-model.js';
+import { DEFECT_MODEL, defectModelEntry, writeDefectModel } from './defect-model.js';
 import { startEmbeddedBroker } from './embedded-broker.js';
 
 export interface DemoOptions {
@@ -97,17 +97,7 @@ function demoConfig(dir: string, modelPath: string, brokerUrl: string): AgentCon
     deviceId: 'demo-gw01',
     site: 'demo-plant',
     sources: [{ id: 'cam1', type: 'synthetic', fps: 10, width: 640, height: 480, defectRate: 0.2 }],
-    models: [
-      {
-        name: DEFECT_MODEL.name,
-        version: DEFECT_MODEL.version,
-        path: modelPath,
-        labels: [...DEFECT_MODEL.labels],
-        input: DEFECT_MODEL.input,
-        preprocess: { ...DEFECT_MODEL.preprocess, mean: [...DEFECT_MODEL.preprocess.mean], std: [...DEFECT_MODEL.preprocess.std] },
-        output: { tensor: DEFECT_MODEL.output, topK: 2 },
-      },
-    ],
+    models: [defectModelEntry(modelPath)],
     buffer: { path: join(dir, 'agent.db') },
     // The embedded broker speaks MQTT 3.1.1; against Mosquitto or EMQX the agent uses MQTT 5.
     broker: { url: brokerUrl, protocolVersion: 4 },

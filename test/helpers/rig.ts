@@ -1,3 +1,4 @@
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Ingest } from '../../central/ingest.js';
 import { writeDefectModel } from '../../agent/demo/defect-model.js';
@@ -7,20 +8,27 @@ import { startIngest } from './central.js';
 import { lifo } from './teardown.js';
 import { tempDir, type CleanupHost } from './tmp.js';
 
-/** Everything an agent-as-a-process test needs around the agent: a broker, central ingest, a model, a folder. */
-export interface Rig {
-  host: CleanupHost;
-  dir: string;
-  broker: TestBroker;
-  ingest: Ingest;
-  modelPath: string;
-  /** The hot folder of configs from `writeAgentConfig`, and its done/ and rejected/. */
+/** One agent's folder: its config, hot folder and SQLite file side by side. */
+export interface AgentSite {
   inbox: string;
   done: string;
   rejected: string;
   /** The agent's SQLite file. */
   dbPath: string;
+  /** Writes this site's config (relative paths resolve next to it) and returns its path. */
   writeAgentConfig(deviceId: string, extra?: Partial<AgentConfigOptions>): Promise<string>;
+}
+
+/** Everything an agent-as-a-process test needs around the agent: a broker, central ingest, a model, a folder. */
+export interface Rig extends AgentSite {
+  host: CleanupHost;
+  dir: string;
+  broker: TestBroker;
+  ingest: Ingest;
+  modelPath: string;
+  /** Another agent's folder under the rig's dir, for tests that run several agents on one broker. */
+  site(name: string): Promise<AgentSite>;
+  /** Spawns an agent, waits until it is ready; it is killed at teardown if still running. */
   startAgent(configPath: string): Promise<AgentProcess>;
 }
 
@@ -32,19 +40,29 @@ export async function startRig(t: CleanupHost, brokerOpts: TestBrokerOptions = {
   host.after(() => broker.stop());
   const modelPath = await writeDefectModel(join(dir, 'models'));
   const ingest = await startIngest(host, broker, join(dir, 'central', 'ingest.db'));
-  const inbox = join(dir, 'inbox');
+  const siteAt = (siteDir: string): AgentSite => {
+    const inbox = join(siteDir, 'inbox');
+    return {
+      inbox,
+      done: join(inbox, 'done'),
+      rejected: join(inbox, 'rejected'),
+      dbPath: join(siteDir, 'agent.db'),
+      writeAgentConfig: (deviceId, extra = {}) =>
+        writeConfig(siteDir, agentConfig({ deviceId, broker, modelPath, folder: 'inbox', dbPath: 'agent.db', ...extra })),
+    };
+  };
   return {
+    ...siteAt(dir),
     host,
     dir,
     broker,
     ingest,
     modelPath,
-    inbox,
-    done: join(inbox, 'done'),
-    rejected: join(inbox, 'rejected'),
-    dbPath: join(dir, 'agent.db'),
-    // Relative paths in the config resolve next to it, inside dir.
-    writeAgentConfig: (deviceId, extra = {}) => writeConfig(dir, agentConfig({ deviceId, broker, modelPath, folder: 'inbox', dbPath: 'agent.db', ...extra })),
+    site: async (name) => {
+      const siteDir = join(dir, name);
+      await mkdir(siteDir, { recursive: true });
+      return siteAt(siteDir);
+    },
     startAgent: (configPath) => startAgent(host, configPath),
   };
 }

@@ -1,0 +1,58 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startBroker } from '../helpers/broker.js';
+import { frameFigures } from './bench-frames.js';
+import { idleFigures } from './bench-idle.js';
+import { ioFigures } from './bench-io.js';
+import { modelFigures } from './bench-model.js';
+import { loadInputs, REPO_ROOT } from './inputs.js';
+import { runMeta } from './meta.js';
+import { table, writeReport, type Figure } from './report.js';
+
+/*
+ * `npm run bench`: the agent against bare loops doing the same work, in one process run,
+ * interleaved repetitions, per docs/benchmarks.md. BENCH_REPS changes the repetitions.
+ */
+
+const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? 5));
+const FRAMES = { reps: REPS, warm: 20, frames: 200, load: 0.7 };
+const MODEL = { reps: REPS, runs: 100, frames: 48 };
+const IO = { reps: REPS, storeRows: 20_000, drainRows: 20_000 };
+const IDLE_REPS = Math.min(REPS, 3);
+const RESULTS = join(REPO_ROOT, 'test', 'bench', 'results', 'latest.json');
+
+const progress = (s: string) => process.stderr.write(`  ${s}\n`);
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const dir = mkdtempSync(join(tmpdir(), 'edge-bench-'));
+  const broker = await startBroker();
+  try {
+    const inputs = await loadInputs(dir);
+    console.log(`# ${inputs.note}`);
+    const figures: Figure[] = [];
+    progress('model: inference and preprocessing alone');
+    figures.push(...(await modelFigures(inputs, MODEL)));
+    progress('camera pipeline against the bare frame loops');
+    figures.push(...(await frameFigures(inputs, broker, join(dir, 'frames'), FRAMES, progress)));
+    progress('store and sync against bare SQLite and bare publish');
+    figures.push(...(await ioFigures(inputs, broker, join(dir, 'io'), IO)));
+    progress('idle memory and start-up, in fresh processes');
+    figures.push(...(await idleFigures(inputs, broker, join(dir, 'idle'), IDLE_REPS)));
+
+    const seconds = (performance.now() - started) / 1000;
+    console.log(`\n${table(figures)}\n`);
+    const meta = runMeta(broker, { ...inputs.meta, dataNote: inputs.note, reps: { frames: FRAMES, model: MODEL, io: IO, idle: IDLE_REPS }, seconds: Math.round(seconds) });
+    writeReport(RESULTS, figures, meta);
+    console.log(`wrote ${RESULTS} (${Math.round(seconds)} s)`);
+  } finally {
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
