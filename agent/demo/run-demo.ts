@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { Ingest } from '../../central/ingest.js';
@@ -12,7 +12,7 @@ import { startEmbeddedBroker } from './embedded-broker.js';
 export interface DemoOptions {
   /** Seconds to run; 0 runs until SIGINT/SIGTERM. */
   durationS: number;
-  /** Working folder for the models and databases; a new temp folder when absent. */
+  /** Working folder for the models and databases, kept afterwards; a temp folder, removed at the end, when absent. */
   dir?: string | undefined;
   /** Seconds between summary lines. */
   everyS?: number;
@@ -51,21 +51,24 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   });
   await ingest.start();
   const agent = await Agent.create({ config, baseDir: dir, log });
+  // With a reused --dir, earlier runs' rows are in both databases: count only this run's.
+  const firstSeq = (agent.store.database.prepare('SELECT coalesce(max(seq), 0) + 1 AS s FROM predictions').get() as { s: number }).s;
   await agent.start();
   const t0 = performance.now();
   console.log(`edge-agent demo: device ${config.deviceId}, synthetic camera at ${config.sources[0]?.type === 'synthetic' ? config.sources[0].fps : '?'} fps, model "${DEFECT_MODEL.name}"`);
   console.log(`  status:  ${agent.status?.url}/api/status`);
   console.log(`  broker:  ${broker.url} (embedded, MQTT 3.1.1)`);
-  console.log(`  data:    ${dir}`);
+  console.log(`  data:    ${dir}${opts.dir ? '' : ' (removed at the end; keep it with --dir DIR)'}`);
   console.log(opts.durationS > 0 ? `  running for ${opts.durationS} s` : '  press Ctrl-C to stop');
 
   const elapsed = () => (performance.now() - t0) / 1000;
-  const defects = () => (ingest.database.prepare(`SELECT count(*) AS n FROM predictions WHERE label = 'defect'`).get() as { n: number }).n;
+  const countStmt = ingest.database.prepare('SELECT count(*) AS n, coalesce(sum(label = ?), 0) AS defects FROM predictions WHERE device = ? AND seq >= ?');
+  const central = () => countStmt.get('defect', config.deviceId, firstSeq) as { n: number; defects: number };
   const ticker = setInterval(() => {
     const s = agent.snapshot();
     console.log(
       `[${elapsed().toFixed(0).padStart(4)} s] frames ${s.counters.framesIn}  predictions ${s.counters.predictions}  ` +
-        `defects ${defects()}  synced ${ingest.countFor(config.deviceId)}  outbox ${s.outbox.pending}  ` +
+        `defects ${central().defects}  synced ${central().n}  outbox ${s.outbox.pending}  ` +
         `dropped ${s.counters.dropped}  broker ${s.broker.connected ? 'connected' : 'DISCONNECTED'}`,
     );
   }, (opts.everyS ?? 3) * 1000);
@@ -75,11 +78,12 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   await agent.stop();
   // The agent flushed its outbox; give the broker a moment to hand the last batch to ingest.
   const committed = agent.counters.predictions;
-  for (let i = 0; i < 50 && ingest.countFor(config.deviceId) < committed; i++) await sleep(100);
+  for (let i = 0; i < 50 && central().n < committed; i++) await sleep(100);
+  const { n: synced, defects } = central();
   const summary: DemoSummary = {
     predictions: committed,
-    synced: ingest.countFor(config.deviceId),
-    defects: defects(),
+    synced,
+    defects,
     framesIn: agent.counters.framesIn,
     dropped: agent.counters.dropped,
     rejected: agent.counters.rejected,
@@ -88,6 +92,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   };
   await ingest.stop();
   await broker.close();
+  if (!opts.dir) rmSync(dir, { recursive: true, force: true });
   console.log(JSON.stringify(summary));
   return summary.predictions > 0 && summary.synced === summary.predictions ? 0 : 1;
 }
