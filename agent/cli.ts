@@ -41,10 +41,11 @@ export async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const command = positionals[0];
-  if (values.help || !command) {
+  if (values.help) {
     console.log(USAGE);
-    return values.help ? 0 : 2;
+    return 0;
   }
+  if (!command) return usageError('no command given');
   switch (command) {
     case 'check-config':
       return checkConfig(values.config);

@@ -21,9 +21,10 @@ const COMMANDS: Record<string, Command> = {
 /** Entry point of the `edgectl` command; returns the process exit code. */
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  if (command === undefined || command === '--help' || command === '-h' || command === 'help') {
+  if (command === undefined) return usageError('no command given');
+  if (command === '--help' || command === '-h' || command === 'help') {
     console.log(USAGE);
-    return command === undefined ? 2 : 0;
+    return 0;
   }
   const run = COMMANDS[command];
   if (!run) return usageError(`unknown command "${command}"`);

@@ -34,7 +34,10 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   if (text.trim() === '') throw new ConfigError(file, ['config file is empty']);
   const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
-    throw new ConfigError(file, doc.errors.map((e) => `not valid YAML: ${e.message.split('\n')[0]?.replace(/:$/, '')}`));
+    // One YAML slip often cascades into many parser errors; the first is the one to fix.
+    const first = doc.errors[0]?.message.split('\n')[0]?.replace(/:$/, '');
+    const more = doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more parser errors after it)` : '';
+    throw new ConfigError(file, [`not valid YAML: ${first}${more}`]);
   }
   const raw: unknown = doc.toJS();
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {

@@ -158,22 +158,35 @@ export const ConfigSchema = z
     status: StatusSchema.prefault({}),
     shutdown: z.strictObject({ deadlineMs: positiveMs.default(10_000) }).prefault({}),
   })
-  .superRefine((cfg, ctx) => {
-    const names = new Set(cfg.models.map((m) => m.name));
-    const seen = new Set<string>();
-    cfg.models.forEach((m, i) => {
-      if (seen.has(m.name)) ctx.addIssue({ code: 'custom', path: ['models', i, 'name'], message: `duplicate model name "${m.name}"` });
-      seen.add(m.name);
+  // Runs even when entries are malformed, so these problems are listed with all the others.
+  .superRefine((cfg, ctx) => crossCheck(cfg, ctx), { when: () => true });
+
+/** Ids must be unique and routes must name existing models; tolerant of half-valid input. */
+function crossCheck(cfg: unknown, ctx: z.RefinementCtx): void {
+  const list = (key: string): Array<Record<string, unknown>> => {
+    const v = (cfg as Record<string, unknown> | null)?.[key];
+    return Array.isArray(v) ? v.map((e) => (e !== null && typeof e === 'object' ? (e as Record<string, unknown>) : {})) : [];
+  };
+  const models = list('models');
+  const names = new Set(models.map((m) => m.name));
+  const duplicate = (entries: Array<Record<string, unknown>>, key: string, section: string, what: string) => {
+    const seen = new Set<unknown>();
+    entries.forEach((e, i) => {
+      if (typeof e[key] !== 'string') return;
+      if (seen.has(e[key])) ctx.addIssue({ code: 'custom', path: [section, i, key], message: `duplicate ${what} "${String(e[key])}"` });
+      seen.add(e[key]);
     });
-    const sourceIds = new Set<string>();
-    cfg.sources.forEach((s, i) => {
-      if (sourceIds.has(s.id)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'id'], message: `duplicate source id "${s.id}"` });
-      sourceIds.add(s.id);
-      s.models?.forEach((name, j) => {
-        if (!names.has(name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'models', j], message: `no model named "${name}"` });
-      });
+  };
+  duplicate(models, 'name', 'models', 'model name');
+  const sources = list('sources');
+  duplicate(sources, 'id', 'sources', 'source id');
+  sources.forEach((s, i) => {
+    if (!Array.isArray(s.models)) return;
+    s.models.forEach((name: unknown, j: number) => {
+      if (typeof name === 'string' && !names.has(name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'models', j], message: `no model named "${name}"` });
     });
   });
+}
 
 export type AgentConfig = z.infer<typeof ConfigSchema>;
 /** The config as written, before defaults are applied. */

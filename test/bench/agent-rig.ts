@@ -40,10 +40,9 @@ export class PipelineRig {
     private readonly model: ImageClassifierModel,
   ) {}
 
-  static async create(inputs: BenchInputs, broker: BrokerRef, dir: string, tune?: (config: AgentConfig) => void): Promise<PipelineRig> {
+  static async create(inputs: BenchInputs, broker: BrokerRef, dir: string): Promise<PipelineRig> {
     const log = benchLogger();
     const config = benchConfig({ deviceId: 'bench-pipeline', model: inputs.entry, dbPath: join(dir, 'pipeline.db'), broker });
-    tune?.(config);
     const model = await ImageClassifierModel.load(config.models[0]!, inputs.baseDir);
     const store = new Store({ config: config.buffer, log });
     const sync = new MqttSync({ deviceId: config.deviceId, site: config.site, agentVersion: 'bench', config: config.broker, outbox: store.outbox, events: store.events, log });

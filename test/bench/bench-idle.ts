@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrokerRef } from './config.js';
@@ -8,18 +8,35 @@ import { REPO_ROOT, type BenchInputs } from './inputs.js';
 import { figure, type Figure } from './report.js';
 import { rotate } from './stats.js';
 
-const PROBE = fileURLToPath(new URL('./idle-probe.ts', import.meta.url));
+type Mode = 'agent' | 'bare';
+const ENTRIES: Record<Mode, string> = {
+  agent: fileURLToPath(new URL('./idle-agent.ts', import.meta.url)),
+  bare: fileURLToPath(new URL('./idle-bare.ts', import.meta.url)),
+};
+/** Beside the results (git-ignored) so the bundles' bare imports resolve from the project's node_modules. */
+const BUNDLES = fileURLToPath(new URL('./results/.idle-probes/', import.meta.url));
+
+interface Probe {
+  /** Node arguments before the request, per mode. */
+  args: Record<Mode, string[]>;
+  loader: string;
+}
 
 /** RSS with the model loaded and idle, and start → ready, each from a fresh process, agent against a bare session. */
 export async function idleFigures(inputs: BenchInputs, broker: BrokerRef, dir: string, reps: number): Promise<Figure[]> {
   const agent: ProbeResult[] = [];
   const bare: ProbeResult[] = [];
-  for (let rep = 0; rep < reps; rep++) {
-    const runs = [
-      async () => agent.push(await runProbe({ ...request(inputs, broker, join(dir, `idle-${rep}`)), mode: 'agent' })),
-      async () => bare.push(await runProbe({ ...request(inputs, broker, join(dir, `idle-${rep}`)), mode: 'bare' })),
-    ];
-    for (const run of rotate(runs, rep)) await run();
+  const probe = await prepareProbe();
+  try {
+    for (let rep = 0; rep < reps; rep++) {
+      const runs = [
+        async () => agent.push(await runProbe(probe, 'agent', request(inputs, broker, join(dir, `idle-${rep}`)))),
+        async () => bare.push(await runProbe(probe, 'bare', request(inputs, broker, join(dir, `idle-${rep}`)))),
+      ];
+      for (const run of rotate(runs, rep)) await run();
+    }
+  } finally {
+    rmSync(BUNDLES, { recursive: true, force: true });
   }
   const connected = agent.map((r) => (r.connectedMs === null ? 'never' : `${r.connectedMs.toFixed(0)}`)).join('/');
   return [
@@ -31,7 +48,7 @@ export async function idleFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
       baseline: bare.map((r) => r.rssMb),
       baselineName: 'bare session process',
       target: { of: 'value', op: '<=', limit: 150 },
-      note: 'fresh process each, both under the tsx loader, after 1 s idle and a GC; agent = Agent.create + start with a folder source, store and sync',
+      note: `fresh process each (${probe.loader}), after 1 s idle and a GC; agent = Agent.create + start with a folder source, store and sync`,
     }),
     figure({
       name: 'start to ready',
@@ -46,14 +63,31 @@ export async function idleFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
   ];
 }
 
-function request(inputs: BenchInputs, broker: BrokerRef, dir: string): Omit<ProbeRequest, 'mode'> {
+function request(inputs: BenchInputs, broker: BrokerRef, dir: string): ProbeRequest {
   mkdirSync(dir, { recursive: true });
   return { entry: inputs.entry, baseDir: inputs.baseDir, modelPath: inputs.modelPath, threads: inputs.model.threads, broker: { url: broker.url, protocolVersion: broker.protocolVersion }, dir };
 }
 
-function runProbe(req: ProbeRequest): Promise<ProbeResult> {
+/**
+ * The probe bundled to plain JavaScript: the tsx loader alone adds about 40 MB of RSS (its
+ * own thread and esbuild), which a deployed agent does not carry. esbuild comes with tsx;
+ * without it the probe runs under tsx and the note says so.
+ */
+async function prepareProbe(): Promise<Probe> {
+  try {
+    const esbuild = await import('esbuild');
+    await esbuild.build({ entryPoints: ENTRIES, outdir: BUNDLES, outExtension: { '.js': '.mjs' }, bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' });
+    const bundle = (mode: Mode) => [join(BUNDLES, `${mode}.mjs`)];
+    return { args: { agent: bundle('agent'), bare: bundle('bare') }, loader: 'plain node, probes bundled with esbuild' };
+  } catch {
+    const tsx = (mode: Mode) => ['--import', 'tsx', ENTRIES[mode]];
+    return { args: { agent: tsx('agent'), bare: tsx('bare') }, loader: 'under the tsx loader, which adds ~40 MB: esbuild unavailable' };
+  }
+}
+
+function runProbe(probe: Probe, mode: Mode, req: ProbeRequest): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', PROBE, JSON.stringify(req)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--expose-gc', ...probe.args[mode], JSON.stringify(req)], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -64,7 +98,7 @@ function runProbe(req: ProbeRequest): Promise<ProbeResult> {
       clearTimeout(timer);
       const line = out.trim().split('\n').at(-1) ?? '';
       if (code === 0 && line.startsWith('{')) resolve(JSON.parse(line) as ProbeResult);
-      else reject(new Error(`idle probe (${req.mode}) exited with ${code}: ${err.trim() || out.trim()}`));
+      else reject(new Error(`idle probe (${mode}) exited with ${code}: ${err.trim() || out.trim()}`));
     });
   });
 }

@@ -1,3 +1,4 @@
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { benchConfig, type BrokerRef } from './config.js';
 import type { BenchInputs } from './inputs.js';
@@ -15,6 +16,7 @@ export interface IoBenchOptions {
 
 /** The store and the sync against bare SQLite inserts and bare QoS 1 publishes, a fresh database per run. */
 export async function ioFigures(inputs: BenchInputs, broker: BrokerRef, dir: string, opts: IoBenchOptions): Promise<Figure[]> {
+  mkdirSync(dir, { recursive: true });
   const storeRows = sampleRecords(opts.storeRows);
   const drainRows = sampleRecords(opts.drainRows);
   const config = (name: string) => benchConfig({ deviceId: name, model: inputs.entry, dbPath: join(dir, `${name}.db`), broker });

@@ -7,7 +7,8 @@ import { DEFECT_MODEL, writeDefectModel } from '../../agent/demo/defect-model.js
 import { FRAME_COUNT, FRAME_HEIGHT, FRAME_WIDTH, JPEG_QUALITY, photoFrames, syntheticFrames } from './frames.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
-export const SHARED_DATA = join(REPO_ROOT, '..', 'shared', 'data');
+/** BENCH_DATA points elsewhere, e.g. at a missing folder to try the fallback. */
+export const SHARED_DATA = process.env.BENCH_DATA ?? join(REPO_ROOT, '..', 'shared', 'data');
 
 type ModelEntry = AgentConfigInput['models'][number];
 

@@ -12,7 +12,8 @@ import { table, writeReport, type Figure } from './report.js';
 
 /*
  * `npm run bench`: the agent against bare loops doing the same work, in one process run,
- * interleaved repetitions, per docs/benchmarks.md. BENCH_REPS changes the repetitions.
+ * interleaved repetitions, per docs/benchmarks.md. BENCH_REPS changes the repetitions,
+ * BENCH_DATA the folder of real models and images, BENCH_LOG the agent's log level.
  */
 
 const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? 5));

@@ -50,15 +50,13 @@ export interface Rejection {
   message: string;
 }
 
-/** The `frame_rejected` audit events, by file name. */
-export function rejections(path: string): Map<string, Rejection> {
+/** The `frame_rejected` audit events, oldest first. */
+export function rejections(path: string): Rejection[] {
   const rows = withAgentDb(path, (db) =>
     db.prepare<[], { message: string; detail: string | null }>("SELECT message, detail FROM events WHERE kind = 'frame_rejected' ORDER BY id").all(),
   );
-  const out = new Map<string, Rejection>();
-  for (const row of rows) {
+  return rows.map((row) => {
     const d = JSON.parse(row.detail ?? '{}') as Partial<Rejection>;
-    if (d.file) out.set(d.file, { file: d.file, code: String(d.code), reason: String(d.reason), message: row.message });
-  }
-  return out;
+    return { file: String(d.file), code: String(d.code), reason: String(d.reason), message: row.message };
+  });
 }

@@ -2,7 +2,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { AgentConfigInput } from '../../agent/config/schema.js';
-import { DEFECT_MODEL } from '../../agent/demo/defect-model.js';
+import { defectModelEntry } from '../../agent/demo/defect-model.js';
 import type { StatusSnapshot } from '../../agent/status/snapshot.js';
 import { BinProcess, type SpawnOptions } from './child.js';
 import type { CleanupHost } from './tmp.js';
@@ -27,20 +27,6 @@ export function parseLogLines(text: string): LogLine[] {
     }
   }
   return out;
-}
-
-/** The `models[]` entry that feeds the generated defect model the way it was built to be fed. */
-export function defectModelEntry(path: string): NonNullable<AgentConfigInput['models']>[number] {
-  const p = DEFECT_MODEL.preprocess;
-  return {
-    name: DEFECT_MODEL.name,
-    version: DEFECT_MODEL.version,
-    path,
-    labels: [...DEFECT_MODEL.labels],
-    input: DEFECT_MODEL.input,
-    preprocess: { ...p, mean: [...p.mean], std: [...p.std] },
-    output: { tensor: DEFECT_MODEL.output, topK: 2 },
-  };
 }
 
 export interface AgentConfigOptions {

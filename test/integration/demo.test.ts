@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { test } from 'node:test';
 import type { DemoSummary } from '../../agent/demo/run-demo.js';
 import { runBin } from '../helpers/child.js';
-import { tempDir } from '../helpers/tmp.js';
 
 /** The demo's promise to scripts: its last stdout line is the JSON summary. */
 function lastLineJson(stdout: string): DemoSummary {
@@ -14,17 +15,20 @@ function lastLineJson(stdout: string): DemoSummary {
   }
 }
 
-test('edge-agent demo runs end to end and every prediction is synced', { timeout: 60_000 }, async (t) => {
-  // --dir keeps the demo's databases in a folder this test removes.
-  const dir = await tempDir(t, 'edge-demo-');
-  const run = await runBin('edge-agent', ['demo', '--duration', '8', '--dir', dir], { timeoutMs: 45_000 });
+test('edge-agent demo runs end to end, syncs every prediction and cleans up after itself', { timeout: 60_000 }, async (t) => {
+  // Exactly as a first-time user types it: no --dir, so the demo owns its temp folder.
+  const run = await runBin('edge-agent', ['demo', '--duration', '8'], { timeoutMs: 45_000 });
+  const dataDir = /^ {2}data: {4}(\S+)/m.exec(run.stdout)?.[1];
+  // Should the demo fail before its own cleanup, the folder must not outlive the test.
+  if (dataDir) t.after(() => rm(dataDir, { recursive: true, force: true }));
 
   assert.equal(run.code, 0, `exit code\n${run.stdout}\n${run.stderr}`);
   assert.match(run.stdout, /^ {2}status: {2}http:\/\/127\.0\.0\.1:\d+\/api\/status$/m, 'the status URL is printed');
   const summary = lastLineJson(run.stdout);
-  assert.equal(summary.dir, dir);
   assert.ok(summary.predictions > 0, `predictions: ${summary.predictions}`);
   assert.equal(summary.synced, summary.predictions, 'every prediction reached central');
   assert.ok(summary.framesIn >= summary.predictions, 'no prediction without a frame');
   assert.ok(summary.durationS >= 8 && summary.durationS < 30, `ran for ${summary.durationS} s`);
+  assert.equal(summary.dir, dataDir, 'the summary names the folder the demo announced');
+  assert.ok(dataDir && !existsSync(dataDir), `the temp folder ${dataDir} is removed`);
 });

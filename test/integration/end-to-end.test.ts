@@ -56,13 +56,14 @@ test('good images reach central once each; bad ones are refused, filed and audit
     assert.match(note, new RegExp(`^code: ${BAD[name]?.code}$`, 'm'), `${name}'s note names its code`);
   }
 
+  // Ingest may commit a batch before the agent has handled the broker's PUBACK for it.
+  await waitFor('the outbox to be acknowledged', async () => (await agent.status()).outbox.pending === 0, 10_000);
   const s = await agent.status();
   assert.equal(s.counters.predictions, goodNames.length, 'one prediction per good image');
   assert.equal(s.counters.rejected, badNames.length, 'every bad file counted as rejected');
   // Files refused on their name, size or magic bytes never become frames; decoder refusals do.
   assert.equal(s.counters.framesIn, goodNames.length + DECODER_REFUSED, 'framesIn = images handed to the pipeline');
   assert.equal(s.counters.errors, 0);
-  assert.equal(s.outbox.pending, 0, 'everything committed was acknowledged');
   assert.equal(s.broker.connected, true);
 
   assert.equal(await agent.stop('SIGTERM'), 0, `exit code on SIGTERM\n${agent.tail()}`);
@@ -74,9 +75,9 @@ test('good images reach central once each; bad ones are refused, filed and audit
   assert.equal(integrityCheck(rig.dbPath), 'ok');
   assert.deepEqual(outboxCounts(rig.dbPath), { total: goodNames.length, unsent: 0 });
   const audit = rejections(rig.dbPath);
-  assert.deepEqual([...audit.keys()].sort(), badNames, 'one frame_rejected event per bad file, none for good ones');
-  for (const [name, event] of audit) {
-    assert.equal(event.code, BAD[name]?.code, `${name} refused for the right reason: ${event.reason}`);
-    assert.ok(event.reason.length > 0 && event.message.includes(name), `${name}'s event says why: ${event.message}`);
+  assert.deepEqual(audit.map((e) => e.file).sort(), badNames, 'one frame_rejected event per bad file, none for good ones');
+  for (const event of audit) {
+    assert.equal(event.code, BAD[event.file]?.code, `${event.file} refused for the right reason: ${event.reason}`);
+    assert.ok(event.reason.length > 0 && event.message.includes(event.file), `${event.file}'s event says why: ${event.message}`);
   }
 });

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { integrityCheck, outboxCounts } from '../helpers/agent-db.js';
 import { assertDeliveredOnce, commitDuringOutage } from '../helpers/outage.js';
 import { startRig } from '../helpers/rig.js';
+import { waitFor } from '../helpers/wait.js';
 
 const DEVICE = 'restart-gw01';
 const K = 8;
@@ -32,7 +33,7 @@ test('committed predictions survive a SIGTERM during a broker outage and arrive 
   await rig.broker.restart();
   const second = await rig.startAgent(config);
   await assertDeliveredOnce(rig, DEVICE, names);
-  assert.equal((await second.status()).outbox.pending, 0, 'the backlog is marked sent');
+  await waitFor('the backlog to be marked sent', async () => (await second.status()).outbox.pending === 0, 10_000);
 
   assert.equal(await second.stop('SIGTERM'), 0, second.tail());
   assert.deepEqual(outboxCounts(rig.dbPath), { total: K, unsent: 0 });

@@ -93,6 +93,12 @@ test('cross-field checks: unknown model routes and duplicate ids', () => {
   assert.ok(problems.some((p) => p.startsWith('sources.1.id: duplicate source id')), problems.join('\n'));
 });
 
+test('cross-field checks still run when other entries are malformed', () => {
+  const text = minimal.replace('    path: inbox', '    path: inbox\n    models: [nope]\n  - id: cam1\n    type: folder');
+  const problems = problemsOf(() => loadConfig(file('cross-partial.yaml', text), {}));
+  assert.deepEqual(problems.sort(), ['sources.0.models.0: no model named "nope"', 'sources.1.id: duplicate source id "cam1"', 'sources.1.path: required (string)']);
+});
+
 test('empty, non-YAML, non-mapping and unreadable files get one clear line', () => {
   assert.deepEqual(problemsOf(() => loadConfig(file('empty.yaml', '  \n'), {})), ['config file is empty']);
   assert.match(problemsOf(() => loadConfig(file('broken.yaml', 'a: [1,\n'), {}))[0] ?? '', /^not valid YAML: .*line \d+/);
