@@ -60,6 +60,7 @@ export class Agent {
       log,
       batchSize: config.buffer.batchSize,
       lingerMs: config.buffer.lingerMs,
+      clock,
       onCommit: () => this.sync.wake(),
     });
     const routes: Route[] = [];

@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import { type Clock, systemClock } from '../clock.js';
 import { AgentError, errorMessage } from '../errors.js';
 import type { EventSink } from '../events.js';
 import type { Component } from '../lifecycle/component.js';
@@ -17,8 +18,9 @@ export interface OutboxWriterOptions {
   log: Logger;
   /** Records per transaction (config `buffer.batchSize`). */
   batchSize: number;
-  /** Longest a record waits for its transaction (config `buffer.lingerMs`). */
+  /** Shortest time between two commits (config `buffer.lingerMs`), so at most one fsync per linger. */
   lingerMs: number;
+  clock?: Clock;
   /** Called after every commit, e.g. to wake the sync; its errors are logged, never thrown. */
   onCommit?: (commit: OutboxCommit) => void;
 }
@@ -32,17 +34,23 @@ interface Pending {
 /**
  * The hot path's door into the outbox. One fsync per prediction would cap a gateway at a
  * few hundred predictions a second, so records are grouped into one transaction per
- * `batchSize` or per `lingerMs`, and each caller learns its seq only once it is durable.
+ * `batchSize`, and at most one commit per `lingerMs`: a record arriving when the last commit is
+ * older than that is committed at once (low latency when the line is quiet), later ones
+ * gather until the linger since the last commit has passed (few fsyncs when it is busy).
+ * Each caller learns its seq only once it is durable.
  */
 export class OutboxWriter implements Component {
   readonly name = 'outbox-writer';
   private readonly log: Logger;
   private queue: Pending[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
+  private readonly clock: Clock;
   private stopped = false;
 
   constructor(private readonly opts: OutboxWriterOptions) {
     this.log = opts.log.child({ component: this.name });
+    this.clock = opts.clock ?? systemClock;
   }
 
   /** Records waiting for their transaction. */
@@ -62,7 +70,7 @@ export class OutboxWriter implements Component {
     return new Promise<number>((resolve, reject) => {
       this.queue.push({ record, resolve, reject });
       if (this.queue.length >= this.opts.batchSize) this.flush();
-      else this.timer ??= setTimeout(() => this.flush(), this.opts.lingerMs);
+      else this.timer ??= setTimeout(() => this.flush(), Math.max(0, this.lastCommitAt + this.opts.lingerMs - this.clock.monotonic()));
     });
   }
 
@@ -70,6 +78,7 @@ export class OutboxWriter implements Component {
   flush(): void {
     clearTimeout(this.timer);
     this.timer = undefined;
+    if (this.queue.length > 0) this.lastCommitAt = this.clock.monotonic();
     while (this.queue.length > 0) this.commit(this.queue.splice(0, this.opts.batchSize));
   }
 

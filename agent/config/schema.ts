@@ -93,9 +93,9 @@ export type SyntheticSourceConfig = z.infer<typeof SyntheticSourceSchema>;
 
 export const BufferSchema = z.strictObject({
   path: z.string().min(1).default('/var/lib/edge-agent/agent.db'),
-  /** Predictions are committed in one transaction per batch... */
+  /** At most this many predictions per transaction... */
   batchSize: z.number().int().min(1).max(10_000).default(64),
-  /** ...or after this long, whichever comes first. */
+  /** ...and at most one commit (one fsync) per this many ms; an idle store commits at once. */
   lingerMs: ms.default(20),
   busyTimeoutMs: ms.default(5000),
 });

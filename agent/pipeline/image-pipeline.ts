@@ -56,6 +56,7 @@ export class ImagePipeline implements Component {
   readonly name = 'pipeline';
   private readonly slots: Slots;
   private pumps: Promise<void>[] = [];
+  private readonly committing = new Set<Promise<void>>();
 
   constructor(private readonly opts: ImagePipelineOptions) {
     this.slots = new Slots(opts.concurrency);
@@ -65,11 +66,12 @@ export class ImagePipeline implements Component {
     this.pumps = this.opts.routes.map((r) => this.pump(r));
   }
 
-  /** Stops taking new frames once the queues are empty and waits for frames in flight. */
+  /** Stops taking new frames once the queues are empty and waits for frames in flight and their commits. */
   async stop(): Promise<void> {
     for (const r of this.opts.routes) r.queue.close();
     await Promise.all(this.pumps);
     await this.slots.idle();
+    await Promise.all(this.committing);
   }
 
   private async pump(route: Route): Promise<void> {
@@ -77,37 +79,60 @@ export class ImagePipeline implements Component {
       const frame = await route.queue.take();
       if (!frame) return;
       await this.slots.acquire();
-      void this.process(frame, route.models).finally(() => this.slots.release());
+      void this.process(frame, route.models);
     }
   }
 
+  /**
+   * A slot covers the CPU work (decode, inference) only: waiting for the commit does not
+   * hold back the next frame, so the outbox's group commit never throttles the camera.
+   */
   private async process(frame: Frame, models: ImageModel[]): Promise<void> {
-    const { sink, counters, clock } = this.opts;
+    let commits: Promise<number>[];
     try {
-      const commits: Promise<number>[] = [];
-      for (const model of models) {
-        const result = await model.classify(frame.data);
-        commits.push(
-          sink.add({
-            ts: frame.ts,
-            source: frame.source,
-            frameId: frame.id,
-            model: model.name,
-            modelVersion: model.version,
-            label: result.label,
-            score: result.score,
-            topK: result.topK,
-            latencyMs: Math.max(0, Math.round((clock.monotonic() - frame.arrivedAt) * 100) / 100),
-          }),
-        );
-      }
-      await Promise.all(commits);
-      counters.predictions += commits.length;
-      this.opts.onLatency?.(clock.monotonic() - frame.arrivedAt);
-      frame.settle({ ok: true });
+      commits = await this.classify(frame, models);
     } catch (err) {
-      this.fail(frame, err);
+      return this.fail(frame, err);
+    } finally {
+      this.slots.release();
     }
+    const done = this.settleAfterCommit(frame, commits);
+    this.committing.add(done);
+    void done.finally(() => this.committing.delete(done));
+  }
+
+  private async classify(frame: Frame, models: ImageModel[]): Promise<Promise<number>[]> {
+    const commits: Promise<number>[] = [];
+    for (const model of models) {
+      const result = await model.classify(frame.data);
+      const commit = this.opts.sink.add({
+        ts: frame.ts,
+        source: frame.source,
+        frameId: frame.id,
+        model: model.name,
+        modelVersion: model.version,
+        label: result.label,
+        score: result.score,
+        topK: result.topK,
+        latencyMs: Math.max(0, Math.round((this.opts.clock.monotonic() - frame.arrivedAt) * 100) / 100),
+      });
+      // Handled in settleAfterCommit; this keeps a failure while a later model runs from going unhandled.
+      commit.catch(() => {});
+      commits.push(commit);
+    }
+    return commits;
+  }
+
+  private async settleAfterCommit(frame: Frame, commits: Promise<number>[]): Promise<void> {
+    const { counters, clock } = this.opts;
+    try {
+      await Promise.all(commits);
+    } catch (err) {
+      return this.fail(frame, err);
+    }
+    counters.predictions += commits.length;
+    this.opts.onLatency?.(clock.monotonic() - frame.arrivedAt);
+    frame.settle({ ok: true });
   }
 
   private fail(frame: Frame, err: unknown): void {

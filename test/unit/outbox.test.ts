@@ -141,18 +141,22 @@ test('the writer commits a full batch at once, without waiting for the linger', 
   assert.equal(outbox.pendingCount(), 5);
 });
 
-test('the writer commits a partial batch after the linger', async (t) => {
+test('the writer commits at once when idle, then at most once per linger', async (t) => {
   const outbox = new Outbox((await open(t)).db);
   const commits: OutboxCommit[] = [];
-  const writer = new OutboxWriter({ outbox, events: new MemoryEvents(), log, batchSize: 100, lingerMs: 40, onCommit: (c) => commits.push(c) });
+  const writer = new OutboxWriter({ outbox, events: new MemoryEvents(), log, batchSize: 100, lingerMs: 60, onCommit: (c) => commits.push(c) });
   t.after(() => writer.stop());
   const t0 = performance.now();
-  const pending = [writer.add(prediction(1)), writer.add(prediction(2)), writer.add(prediction(3))];
-  assert.equal(outbox.pendingCount(), 0, 'nothing committed before the linger');
+  const first = [writer.add(prediction(1)), writer.add(prediction(2))];
+  assert.equal(outbox.pendingCount(), 0, 'records of one tick are gathered, not committed one by one');
+  assert.deepEqual(await Promise.all(first), [1, 2]);
+  assert.ok(performance.now() - t0 < 40, 'an idle writer does not wait for the linger');
+  const t1 = performance.now();
+  const second = [writer.add(prediction(3)), writer.add(prediction(4)), writer.add(prediction(5))];
   assert.equal(writer.queued, 3);
-  assert.deepEqual(await Promise.all(pending), [1, 2, 3]);
-  assert.ok(performance.now() - t0 >= 35, 'waited for the linger');
-  assert.deepEqual(commits, [{ first: 1, last: 3, count: 3 }]);
+  assert.deepEqual(await Promise.all(second), [3, 4, 5]);
+  assert.ok(performance.now() - t0 >= 55, `the next commit waited for the linger since the last (${performance.now() - t1} ms)`);
+  assert.deepEqual(commits, [{ first: 1, last: 2, count: 2 }, { first: 3, last: 5, count: 3 }]);
 });
 
 test('stop commits the queued tail, then refuses new records', async (t) => {
