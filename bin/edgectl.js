@@ -1,13 +1,4 @@
 #!/usr/bin/env node
-// Runs the compiled code when it has been built (`npm run build`), the TypeScript sources otherwise.
-import { existsSync } from 'node:fs';
+import { launch } from './launch.js';
 
-const built = new URL('../dist/central/cli.js', import.meta.url);
-let entry = built.href;
-if (!existsSync(built)) {
-  const { register } = await import('tsx/esm/api');
-  register();
-  entry = new URL('../central/cli.ts', import.meta.url).href;
-}
-const { main } = await import(entry);
-process.exit(await main(process.argv.slice(2)));
+await launch('central');
