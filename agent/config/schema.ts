@@ -134,7 +134,8 @@ export type BrokerConfig = z.infer<typeof BrokerSchema>;
 
 export const StatusSchema = z.strictObject({
   enabled: z.boolean().default(true),
-  host: z.string().default('0.0.0.0'),
+  /** Loopback by default: the page is opened on the plant network only by choice (`0.0.0.0`). */
+  host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(8080),
 });
 
