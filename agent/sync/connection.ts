@@ -54,6 +54,7 @@ export class BrokerConnection {
   private readonly backoff: Backoff;
   private readonly reconnecting = new AbortController();
   private readonly waiters = new Set<(s: BrokerSession) => void>();
+  private readonly sessionListeners: Array<(s: BrokerSession) => void> = [];
   private current: BrokerSession | undefined;
   private running: Promise<void> | undefined;
   private everConnected = false;
@@ -78,6 +79,12 @@ export class BrokerConnection {
     if (this.running) return;
     const stop = AbortSignal.any([signal, this.reconnecting.signal]);
     this.running = this.loop(stop).catch((err: unknown) => this.log.error({ err }, 'connection loop failed'));
+  }
+
+  /** Calls `listener` with every new session (and the live one, if any), e.g. to subscribe or republish. */
+  onSession(listener: (s: BrokerSession) => void): void {
+    this.sessionListeners.push(listener);
+    if (this.session) listener(this.session);
   }
 
   /** Stops making new connections; the live session stays until `close`. */
@@ -201,6 +208,13 @@ export class BrokerConnection {
     session.client.publish(topic, statusPayload(identity, 'online', clock.now()), { qos: 1, retain: true }, (err) => {
       if (err && session.open) this.log.warn({ err }, 'could not publish the online status');
     });
+    for (const listener of this.sessionListeners) {
+      try {
+        listener(session);
+      } catch (err) {
+        this.log.error({ err }, 'session listener failed');
+      }
+    }
     for (const wake of [...this.waiters]) wake(session);
     this.waiters.clear();
   }

@@ -12,6 +12,7 @@ import { recordBudget, toBatch } from './batcher.js';
 import { clientOptions, type DeviceIdentity } from './client-options.js';
 import { BrokerConnection, type BrokerSession, type ConnectFn } from './connection.js';
 import { Doorbell } from './doorbell.js';
+import { type MessageHandler, Subscriptions } from './subscriptions.js';
 
 export interface MqttSyncOptions {
   deviceId: string;
@@ -61,6 +62,7 @@ export class MqttSync implements Component {
   private readonly halt = new AbortController();
   private readonly drain = new AbortController();
   private readonly retry: Backoff;
+  private readonly subscriptions: Subscriptions;
   private sending: Promise<void> | undefined;
   private stopping: Promise<void> | undefined;
   private refusing = false;
@@ -83,6 +85,25 @@ export class MqttSync implements Component {
       ...(opts.connect ? { connect: opts.connect } : {}),
       ...random,
     });
+    this.subscriptions = new Subscriptions(this.log);
+    this.connection.onSession((session) => this.subscriptions.attach(session));
+  }
+
+  /** Hears `filter` on every session from now on; the handler validates what it gets. */
+  subscribe(filter: string, handler: MessageHandler): void {
+    this.subscriptions.add(filter, handler);
+  }
+
+  /** Calls `listener` on every new session, e.g. to republish a retained report. */
+  onSession(listener: () => void): void {
+    this.connection.onSession(() => listener());
+  }
+
+  /** Publishes on the live session (QoS 1); rejects with E_BROKER_DISCONNECTED when there is none. */
+  async publishMessage(topic: string, payload: string | Buffer, opts: { retain?: boolean } = {}): Promise<void> {
+    const session = this.connection.session;
+    if (!session) throw new AgentError('E_BROKER_DISCONNECTED', `not connected: ${topic} not published`, { retryable: true });
+    await session.client.publishAsync(topic, payload, { qos: 1, retain: opts.retain ?? false });
   }
 
   get connected(): boolean {
