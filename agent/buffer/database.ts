@@ -41,6 +41,51 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_kind ON events (kind, id);
     `);
   },
+  (db) => {
+    // Model rollout: what is installed, what serves, the job in progress, and the highest
+    // signed counters accepted (a replayed older manifest or desired state is refused).
+    db.exec(`
+      CREATE TABLE model_installs (
+        name TEXT NOT NULL,
+        counter INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        dir TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        installed_at INTEGER NOT NULL,
+        PRIMARY KEY (name, counter)
+      );
+      CREATE TABLE model_serving (
+        name TEXT PRIMARY KEY,
+        counter INTEGER NOT NULL,
+        previous_counter INTEGER,
+        state TEXT NOT NULL,
+        since INTEGER NOT NULL
+      );
+      CREATE TABLE rollout_job (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        name TEXT NOT NULL,
+        counter INTEGER NOT NULL,
+        version TEXT NOT NULL,
+        step TEXT NOT NULL,
+        manifest TEXT NOT NULL,
+        desired_counter INTEGER,
+        rollout_id TEXT,
+        started_at INTEGER NOT NULL,
+        step_at INTEGER NOT NULL
+      );
+      CREATE TABLE signed_counters (
+        key TEXT PRIMARY KEY,
+        counter INTEGER NOT NULL
+      );
+      CREATE TABLE failed_models (
+        name TEXT NOT NULL,
+        counter INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        at INTEGER NOT NULL,
+        PRIMARY KEY (name, counter)
+      );
+    `);
+  },
 ];
 
 export interface OpenDatabaseOptions {
