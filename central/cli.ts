@@ -3,19 +3,36 @@ import { parseArgs } from 'node:util';
 import { pino, type Logger } from 'pino';
 import { DEFAULT_TOPIC_PREFIX } from '../protocol/topics.js';
 import { Ingest, type IngestOptions } from './ingest.js';
+import { runKeygen } from './keys/keygen-command.js';
+import { runServe } from './serve.js';
 
 const USAGE = `Usage:
   edgectl ingest --broker URL --db FILE [--prefix P] [--mqtt-version 5|4] [--client-id ID]
                  [--username U] [--ca FILE --cert FILE --key FILE] [--servername NAME] [--insecure]
                  [--log-level info]
       store every device's predictions and status into SQLite until SIGINT/SIGTERM
-      (the broker password is read from EDGECTL_MQTT_PASSWORD, never from the command line)`;
+      (the broker password is read from EDGECTL_MQTT_PASSWORD, never from the command line)
+  edgectl serve --dir DIR [--port 8080] [--host 127.0.0.1] [--rate BYTES_PER_S] [--log-level info]
+      serve the bundle folders under DIR read-only over HTTP (GET/HEAD, byte ranges) until SIGINT/SIGTERM
+  edgectl keygen --id KEYID [--out DIR]
+      write a new Ed25519 signing key pair, DIR/KEYID.key (mode 0600) and DIR/KEYID.pub, and print
+      its fingerprint and the lines an agent config needs to trust it; never overwrites a key
+  edgectl pack --model FILE.onnx --name N --version V --counter C --settings SETTINGS.yaml
+               --key KEYFILE [--key-id ID] --out DIR [--golden IMAGE]... [--url-base URL] [--expires-in 90d]
+               [--arch x64,arm64] [--task classification] [--min-agent-version V] [--tolerance T] [--notes TEXT]
+      check the model loads and fits SETTINGS (a models[] entry's input, preprocess, output, labels),
+      score the golden images with the agent's own code, and write DIR/model.onnx and the signed
+      DIR/manifest.json; --key-id defaults to the key file's name without .key`;
 
 type Command = (argv: string[]) => Promise<number>;
 
 /** Subcommands by name; each parses its own arguments. */
 const COMMANDS: Record<string, Command> = {
   ingest: runIngest,
+  serve: runServe,
+  keygen: runKeygen,
+  // Loaded on use: pack brings onnxruntime and sharp, which ingest and serve do not need.
+  pack: async (argv) => (await import('./bundle/pack-command.js')).runPack(argv),
 };
 
 /** Entry point of the `edgectl` command; returns the process exit code. */

@@ -61,6 +61,11 @@ function resolvePaths(cfg: AgentConfig, baseDir: string): AgentConfig {
     ),
     models: cfg.models.map((m) => ({ ...m, path: abs(m.path), labelsFile: opt(m.labelsFile) })),
     buffer: { ...cfg.buffer, path: abs(cfg.buffer.path) },
+    rollout: {
+      ...cfg.rollout,
+      dir: abs(cfg.rollout.dir),
+      trustedKeys: cfg.rollout.trustedKeys.map((k) => ({ ...k, publicKeyFile: opt(k.publicKeyFile) })),
+    },
     broker: cfg.broker.tls
       ? { ...cfg.broker, tls: { ...cfg.broker.tls, ca: opt(cfg.broker.tls.ca), cert: opt(cfg.broker.tls.cert), key: opt(cfg.broker.tls.key) } }
       : cfg.broker,

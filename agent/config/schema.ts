@@ -1,5 +1,10 @@
 import { z } from 'zod';
+import { PreprocessSchema, type PreprocessSpec } from '../../protocol/preprocess.js';
 import { DEFAULT_TOPIC_PREFIX, DEVICE_ID_PATTERN } from '../../protocol/topics.js';
+import { RolloutSchema } from './rollout-schema.js';
+
+// One definition, shared with signed model manifests; re-exported so agent code keeps its imports.
+export { PreprocessSchema, type PreprocessSpec };
 
 /*
  * The one place defaults live. Every object is strict: an unknown key is an error,
@@ -9,21 +14,6 @@ import { DEFAULT_TOPIC_PREFIX, DEVICE_ID_PATTERN } from '../../protocol/topics.j
 const id = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'letters, digits, . _ - only (at most 64), starting with a letter or digit');
 const ms = z.number().int().nonnegative();
 const positiveMs = z.number().int().positive();
-
-export const PreprocessSchema = z.strictObject({
-  width: z.number().int().positive(),
-  height: z.number().int().positive(),
-  /** How the frame is fitted to width × height (sharp's resize fit). */
-  fit: z.enum(['fill', 'cover', 'contain']).default('fill'),
-  layout: z.enum(['NCHW', 'NHWC']).default('NCHW'),
-  channels: z.enum(['RGB', 'BGR', 'GRAY']).default('RGB'),
-  /** Pixel values (0–255) are multiplied by scale, then (v - mean[c]) / std[c]. */
-  scale: z.number().positive().default(1 / 255),
-  mean: z.array(z.number()).min(1).max(3).default([0]),
-  std: z.array(z.number().positive()).min(1).max(3).default([1]),
-  dtype: z.enum(['float32', 'float16', 'uint8']).default('float32'),
-});
-export type PreprocessSpec = z.infer<typeof PreprocessSchema>;
 
 export const ClassifierOutputSchema = z.strictObject({
   type: z.literal('classifier').default('classifier'),
@@ -132,12 +122,50 @@ export const BrokerSchema = z.strictObject({
 });
 export type BrokerConfig = z.infer<typeof BrokerSchema>;
 
-export const StatusSchema = z.strictObject({
-  enabled: z.boolean().default(true),
-  /** Loopback by default: the page is opened on the plant network only by choice (`0.0.0.0`). */
-  host: z.string().default('127.0.0.1'),
-  port: z.number().int().min(0).max(65535).default(8080),
-});
+export const LedSchema = z
+  .strictObject({
+    driver: z.enum(['none', 'sysfs', 'gpio']).default('none'),
+    /** sysfs: the LED's folder name under `sysfsRoot`, e.g. `status` or `led0`. */
+    name: z.string().regex(/^[^/]+$/, 'a folder name under sysfsRoot, without /').optional(),
+    sysfsRoot: z.string().min(1).default('/sys/class/leds'),
+    /** gpio: the gpiochip (`gpiochip0`) and line offset driven with libgpiod's gpioset. */
+    chip: z.string().min(1).optional(),
+    line: z.number().int().nonnegative().optional(),
+    activeLow: z.boolean().default(false),
+  })
+  .superRefine((led, ctx) => {
+    if (led.driver === 'sysfs' && !led.name) ctx.addIssue({ code: 'custom', path: ['name'], message: 'required for driver sysfs' });
+    if (led.driver === 'gpio' && !led.chip) ctx.addIssue({ code: 'custom', path: ['chip'], message: 'required for driver gpio' });
+    if (led.driver === 'gpio' && led.line === undefined) ctx.addIssue({ code: 'custom', path: ['line'], message: 'required for driver gpio' });
+  });
+export type LedConfig = z.infer<typeof LedSchema>;
+
+export const StatusSchema = z
+  .strictObject({
+    enabled: z.boolean().default(true),
+    /** Loopback by default: the page is opened on the plant network only by choice (`0.0.0.0`). */
+    host: z.string().default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8080),
+    /** Unlocks the POST actions as `Authorization: Bearer <token>`; without one (or tokenFile) every action is refused. */
+    token: z.string().min(16, 'at least 16 characters').regex(/^\S+$/, 'no spaces').optional(),
+    /** A file holding the token, relative to the config file; keeps the secret out of the config. */
+    tokenFile: z.string().min(1).optional(),
+    /** A free-running camera that sent no frame for this long is shown as stalled. */
+    sourceStaleS: z.number().positive().default(10),
+    /** Predictions whose top score is below this are flagged (low confidence) on the page. */
+    flagBelowScore: z.number().min(0).max(1).default(0.6),
+    health: z
+      .strictObject({
+        /** Broker connected but the oldest unsent prediction older than this: degraded. */
+        backlogDegradedS: z.number().positive().default(120),
+        /** Free space (%) on the store's filesystem below which the agent is degraded, then faulty. */
+        diskFreeDegradedPct: z.number().min(0).max(100).default(10),
+        diskFreeFaultPct: z.number().min(0).max(100).default(2),
+      })
+      .prefault({}),
+    led: LedSchema.prefault({}),
+  })
+  .refine((s) => !(s.token && s.tokenFile), { message: 'give token or tokenFile, not both', path: ['tokenFile'] });
 
 export const ConfigSchema = z
   .strictObject({
@@ -158,6 +186,7 @@ export const ConfigSchema = z
     broker: BrokerSchema,
     status: StatusSchema.prefault({}),
     shutdown: z.strictObject({ deadlineMs: positiveMs.default(10_000) }).prefault({}),
+    rollout: RolloutSchema.prefault({}),
   })
   // Runs even when entries are malformed, so these problems are listed with all the others.
   .superRefine((cfg, ctx) => crossCheck(cfg, ctx), { when: () => true });

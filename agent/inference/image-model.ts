@@ -1,7 +1,7 @@
 import type { ModelConfig } from '../config/schema.js';
 import type { Classification, ImageModel } from '../pipeline/image-pipeline.js';
 import { ImagePreprocessor } from '../preprocess/image.js';
-import { Classifier } from './classifier.js';
+import { Classifier, softmax } from './classifier.js';
 import { loadLabels } from './labels.js';
 import { ModelSession } from './model-session.js';
 
@@ -32,6 +32,17 @@ export class ImageClassifierModel implements ImageModel {
     const { tensor } = await this.preprocessor.toTensor(image);
     const scores = await this.session.run(tensor);
     return this.classifier.decode(scores);
+  }
+
+  /**
+   * The full score vector for one image, in class order, after softmax where the model's
+   * output config applies it: what a manifest's golden samples record and the smoke test compares.
+   */
+  async scoreVector(image: Buffer): Promise<Float32Array> {
+    const { tensor } = await this.preprocessor.toTensor(image);
+    const scores = await this.session.run(tensor);
+    const decoded = this.classifier.decode(scores, scores.length);
+    return decoded.softmaxApplied ? softmax(scores) : scores;
   }
 
   release(): Promise<void> {

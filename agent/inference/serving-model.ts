@@ -5,6 +5,9 @@ export interface ReleasableModel extends ImageModel {
   release(): Promise<void>;
 }
 
+/** Sees every answer of the serving model (or its error) with its inference time, for probation. */
+export type ResultWatcher = (outcome: Classification | Error, ms: number) => void;
+
 /** What the candidate said next to the serving model, for the shadow phase. */
 export interface ShadowObserver {
   /** Called with both answers for the same input; `candidate` is an Error when it failed. */
@@ -20,9 +23,19 @@ export interface ShadowObserver {
  */
 export class ServingModel implements ImageModel {
   private shadow: { model: ImageModel; observer: ShadowObserver; busy: boolean } | undefined;
+  private watcher: ResultWatcher | undefined;
   shadowSkipped = 0;
 
   constructor(private current: ReleasableModel) {}
+
+  /** Reports every answer to `watcher` until `unwatch` (one watcher at a time). */
+  watch(watcher: ResultWatcher): void {
+    this.watcher = watcher;
+  }
+
+  unwatch(): void {
+    this.watcher = undefined;
+  }
 
   get name(): string {
     return this.current.name;
@@ -37,7 +50,15 @@ export class ServingModel implements ImageModel {
   }
 
   async classify(image: Buffer): Promise<Classification> {
-    const result = await this.current.classify(image);
+    const t0 = performance.now();
+    let result: Classification;
+    try {
+      result = await this.current.classify(image);
+    } catch (err) {
+      this.watcher?.(err instanceof Error ? err : new Error(String(err)), performance.now() - t0);
+      throw err;
+    }
+    this.watcher?.(result, performance.now() - t0);
     const shadow = this.shadow;
     if (shadow) {
       if (shadow.busy) this.shadowSkipped++;

@@ -149,17 +149,21 @@ export class RolloutStore {
     return row?.reason;
   }
 
-  /** The highest signed counter accepted under `key` (e.g. `model:defect`, `desired:device:gw1`), 0 if none. */
-  highestCounter(key: string): number {
-    const row = this.db.prepare('SELECT counter FROM signed_counters WHERE key = ?').get(key) as { counter: number } | undefined;
-    return row?.counter ?? 0;
+  /** The highest signed counter accepted under `key` (e.g. `model:defect`, `desired:device:gw1`), with its version. */
+  highest(key: string): { counter: number; version: string } | undefined {
+    const row = this.db.prepare('SELECT counter, version FROM signed_counters WHERE key = ?').get(key) as { counter: number; version: string | null } | undefined;
+    return row && { counter: row.counter, version: row.version ?? '' };
   }
 
-  /** Raises the accepted counter; never lowers it. */
-  acceptCounter(key: string, counter: number): void {
+  /** Raises the accepted counter (and its version); never lowers it. */
+  accept(key: string, counter: number, version = ''): void {
     this.db
-      .prepare('INSERT INTO signed_counters (key, counter) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET counter = max(counter, excluded.counter)')
-      .run(key, counter);
+      .prepare(
+        `INSERT INTO signed_counters (key, counter, version) VALUES (?, ?, ?)
+         ON CONFLICT(key) DO UPDATE SET version = CASE WHEN excluded.counter > counter THEN excluded.version ELSE version END,
+                                        counter = max(counter, excluded.counter)`,
+      )
+      .run(key, counter, version);
   }
 }
 

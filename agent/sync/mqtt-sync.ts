@@ -94,6 +94,11 @@ export class MqttSync implements Component {
     this.subscriptions.add(filter, handler);
   }
 
+  /** Stops hearing `filter`. */
+  unsubscribe(filter: string): void {
+    this.subscriptions.remove(filter);
+  }
+
   /** Calls `listener` on every new session, e.g. to republish a retained report. */
   onSession(listener: () => void): void {
     this.connection.onSession(() => listener());

@@ -17,7 +17,7 @@ function batch(first: number, last: number, device = 'gw1') {
 const bytes = (v: unknown) => Buffer.from(JSON.stringify(v));
 
 test('topics are derived from the prefix and the device id', () => {
-  assert.deepEqual(deviceTopics('edge/v1', 'gw1'), { predictions: 'edge/v1/gw1/predictions', status: 'edge/v1/gw1/status', events: 'edge/v1/gw1/events' });
+  assert.deepEqual(deviceTopics('edge/v1', 'gw1'), { predictions: 'edge/v1/gw1/predictions', status: 'edge/v1/gw1/status', events: 'edge/v1/gw1/events', rollout: 'edge/v1/gw1/rollout' });
   assert.equal(fleetFilters('edge/v1').predictions, 'edge/v1/+/predictions');
   assert.equal(deviceOfTopic('edge/v1', 'edge/v1/gw1/predictions'), 'gw1');
   assert.equal(deviceOfTopic('edge/v1', 'other/gw1/predictions'), undefined);
