@@ -6,14 +6,20 @@ import type { AgentConfig, SourceConfig } from './config/schema.js';
 import { Counters } from './counters.js';
 import type { EventSink } from './events.js';
 import { ModelSet } from './inference/model-set.js';
+import { Rollout } from './rollout/rollout.js';
 import type { Component } from './lifecycle/component.js';
 import { Supervisor } from './lifecycle/supervisor.js';
+import { AgentMetrics } from './metrics/agent-metrics.js';
+import { countingSink, tappedEvents, timedModel } from './metrics/instrument.js';
 import { FrameQueue } from './pipeline/frame-queue.js';
 import { ImagePipeline, type Route } from './pipeline/image-pipeline.js';
 import { FolderSource } from './sources/camera/folder.js';
 import { SyntheticSource } from './sources/camera/synthetic.js';
+import { StatusCollector } from './status/collect.js';
+import { createStatusLed, type StatusLed } from './status/led/led.js';
 import { StatusServer } from './status/server.js';
-import type { StatusSnapshot } from './status/snapshot.js';
+import type { AgentPhase, StatusSnapshot } from './status/snapshot.js';
+import { actionToken } from './status/token.js';
 import { MqttSync } from './sync/mqtt-sync.js';
 import { AGENT_VERSION } from './version.js';
 
@@ -28,11 +34,17 @@ export interface AgentOptions {
 /** One running agent: every component built from the config, started and stopped in order. */
 export class Agent {
   readonly counters = new Counters();
+  readonly metrics: AgentMetrics;
   readonly store: Store;
   readonly sync: MqttSync;
   readonly status: StatusServer | undefined;
+  readonly led: StatusLed | undefined;
+  readonly rollout: Rollout;
+  private readonly collector: StatusCollector;
   private readonly supervisor: Supervisor;
   private readonly startedAt: number;
+  private phase: AgentPhase = 'starting';
+  private runningSince: number | undefined;
 
   private constructor(
     private readonly opts: AgentOptions & { clock: Clock },
@@ -40,8 +52,10 @@ export class Agent {
   ) {
     const { config, log, clock } = opts;
     this.startedAt = clock.monotonic();
+    this.metrics = new AgentMetrics(clock);
     this.store = new Store({ config: config.buffer, log, clock });
-    const events = this.store.events;
+    // Every component's audit events also feed the health verdict (errors, store, broker).
+    const events = tappedEvents(this.store.events, (e) => this.metrics.onEvent(e));
     this.sync = new MqttSync({
       deviceId: config.deviceId,
       site: config.site,
@@ -66,24 +80,55 @@ export class Agent {
     const routes: Route[] = [];
     const sources = config.sources.map((source) => {
       const queue = new FrameQueue(config.pipeline.queueSize, () => this.counters.dropped++);
-      routes.push({ source: source.id, queue, models: models.pick(source.models) });
+      routes.push({ source: source.id, queue, models: models.pick(source.models).map((m) => timedModel(m, this.metrics, clock)) });
       return this.buildSource(source, queue, events);
     });
     const pipeline = new ImagePipeline({
       routes,
-      sink: writer,
+      sink: countingSink(writer, this.metrics),
       events,
       counters: this.counters,
       clock,
       log: log.child({ component: 'pipeline' }),
       concurrency: config.pipeline.concurrency,
+      onLatency: (ms) => this.metrics.frameCommitted(ms),
+    });
+    const token = actionToken(config.status, opts.baseDir);
+    this.collector = new StatusCollector({
+      config,
+      clock,
+      startedAt: this.startedAt,
+      phase: () => this.phase,
+      runningSince: () => this.runningSince,
+      counters: this.counters,
+      metrics: this.metrics,
+      models: () => models.models,
+      outbox: this.store.outbox,
+      sync: this.sync,
+      db: this.store.database,
+      events: this.store.events,
+      actionsEnabled: token !== undefined,
     });
     this.status = config.status.enabled
-      ? new StatusServer({ host: config.status.host, port: config.status.port, snapshot: () => this.snapshot(), log: log.child({ component: 'status' }) })
+      ? new StatusServer({ host: config.status.host, port: config.status.port, api: this.collector, token, log: log.child({ component: 'status' }) })
       : undefined;
+    this.led = createStatusLed(config.status.led, { read: () => this.collector.ledInputs(), log });
     // Downstream first: the store and the sync are ready before any frame arrives, and
-    // at stop the sources go quiet first so every stage drains into the next.
-    const order: Component[] = [this.store, ...(this.status ? [this.status] : []), models, this.sync, writer, pipeline, ...sources];
+    // at stop the sources go quiet first so every stage drains into the next. The LED
+    // comes right after the store so it shows the start and the stop.
+    const statusParts: Component[] = [...(this.led ? [this.led] : []), ...(this.status ? [this.status] : [])];
+    this.rollout = new Rollout({
+      config: config.rollout,
+      placement: { id: config.deviceId, site: config.site, ...(config.rollout.group ? { group: config.rollout.group } : {}) },
+      topicPrefix: config.broker.topicPrefix,
+      db: this.store.database,
+      slots: new Map(config.models.map((m) => [m.name, { serving: models.models.get(m.name)!, config: m }])),
+      channel: this.sync,
+      events,
+      clock,
+      log,
+    });
+    const order: Component[] = [this.store, ...statusParts, models, this.sync, this.rollout, writer, pipeline, ...sources];
     this.supervisor = new Supervisor(order, log.child({ component: 'supervisor' }));
   }
 
@@ -105,28 +150,21 @@ export class Agent {
 
   async start(): Promise<void> {
     await this.supervisor.start();
+    this.phase = 'running';
+    this.runningSince = this.opts.clock.monotonic();
     this.store.events.record({ level: 'info', kind: 'agent_started', message: `agent ${AGENT_VERSION} started`, detail: { version: AGENT_VERSION } });
   }
 
   /** Graceful stop within the configured deadline: sources, pipeline, outbox, sync, store. */
   async stop(): Promise<void> {
+    this.phase = 'stopping';
     await this.supervisor.stop(this.opts.config.shutdown.deadlineMs);
+    this.phase = 'stopped';
   }
 
+  /** What the status page shows; see `status/collect.ts`. */
   snapshot(): StatusSnapshot {
-    const { config, clock } = this.opts;
-    const outbox = this.store.outbox;
-    return {
-      device: config.deviceId,
-      site: config.site,
-      agentVersion: AGENT_VERSION,
-      uptimeS: Math.round((clock.monotonic() - this.startedAt) / 1000),
-      models: config.models.map((m) => ({ name: m.name, version: m.version })),
-      sources: config.sources.map((s) => ({ id: s.id, type: s.type })),
-      counters: { ...this.counters },
-      outbox: { pending: outbox.pendingCount(), oldestPendingTs: outbox.oldestPendingTs() ?? null },
-      broker: { connected: this.sync.connected, url: withoutCredentials(config.broker.url) },
-    };
+    return this.collector.snapshot();
   }
 
   private buildSource(source: SourceConfig, queue: FrameQueue, events: EventSink): Component {
@@ -139,9 +177,4 @@ export class Agent {
         return new SyntheticSource({ config: source, queue, counters: this.counters, log: child, clock });
     }
   }
-}
-
-/** A broker URL as it may be shown: user and password removed. */
-function withoutCredentials(url: string): string {
-  return url.replace(/\/\/[^/@]*@/, '//');
 }

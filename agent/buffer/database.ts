@@ -75,7 +75,8 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       CREATE TABLE signed_counters (
         key TEXT PRIMARY KEY,
-        counter INTEGER NOT NULL
+        counter INTEGER NOT NULL,
+        version TEXT
       );
       CREATE TABLE failed_models (
         name TEXT NOT NULL,

@@ -171,7 +171,7 @@ export const ConfigSchema = z
   .strictObject({
     deviceId: z.string().regex(DEVICE_ID_PATTERN, 'letters, digits, . _ - only (at most 64), starting with a letter or digit'),
     site: z.string().min(1).default('default'),
-    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).prefault({}),
+    log: z.strictObject({ level: z.enum(['silent', 'fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info') }).prefault({}),
     sources: z.array(SourceSchema).min(1),
     models: z.array(ModelSchema).min(1),
     pipeline: z

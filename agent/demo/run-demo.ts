@@ -57,6 +57,7 @@ export async function runDemo(opts: DemoOptions): Promise<number> {
   const t0 = performance.now();
   console.log(`edge-agent demo: device ${config.deviceId}, synthetic camera at ${config.sources[0]?.type === 'synthetic' ? config.sources[0].fps : '?'} fps, model "${DEFECT_MODEL.name}"`);
   console.log(`  status:  ${agent.status?.url}/api/status`);
+  console.log(`  page:    ${agent.status?.url}/  (the operator's status page)`);
   console.log(`  broker:  ${broker.url} (embedded, MQTT 3.1.1)`);
   console.log(`  data:    ${dir}${opts.dir ? '' : ' (removed at the end; keep it with --dir DIR)'}`);
   console.log(opts.durationS > 0 ? `  running for ${opts.durationS} s` : '  press Ctrl-C to stop');

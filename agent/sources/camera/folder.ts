@@ -233,7 +233,7 @@ export class FolderSource implements Component {
     };
     await this.queue.put(frame);
     if (outcome && !outcome.ok && outcome.code === QUEUE_CLOSED) return;
-    this.counters.framesIn++;
+    this.counters.frameIn(this.config.id, frame.ts, frame.arrivedAt);
   }
 
   /** Refusals found here travel the same road as the pipeline's, so rejected/ and the audit trail hold both. */

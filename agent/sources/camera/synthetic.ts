@@ -58,7 +58,7 @@ export class SyntheticSource implements Component {
       const part = renderPart(index, config);
       const data = await encodePartJpeg(part);
       if (this.stopped) return;
-      counters.framesIn++;
+      counters.frameIn(config.id, clock.now(), clock.monotonic());
       queue.offer({
         source: config.id,
         id: `part-${index}`,

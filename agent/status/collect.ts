@@ -1,0 +1,210 @@
+import { accessSync, constants } from 'node:fs';
+import { dirname } from 'node:path';
+import type { EventLog, StoredEvent } from '../buffer/events.js';
+import type { SqliteDatabase } from '../buffer/database.js';
+import type { Clock } from '../clock.js';
+import type { AgentConfig } from '../config/schema.js';
+import type { Counters } from '../counters.js';
+import type { AgentMetrics } from '../metrics/agent-metrics.js';
+import type { RecentHistogram } from '../metrics/recent-histogram.js';
+import type { SyncStats } from '../sync/mqtt-sync.js';
+import { AGENT_VERSION } from '../version.js';
+import { DiskProbe } from './disk.js';
+import { judgeHealth, type HealthInputs } from './health.js';
+import type { LedInputs } from './led/patterns.js';
+import { renderMetrics } from './prometheus.js';
+import { judgeReadiness, type Readiness } from './readiness.js';
+import type { StatusApi } from './server.js';
+import type { AgentPhase, HealthVerdict, LatencySummary, StatusSnapshot } from './snapshot.js';
+import { sourceState } from './source-state.js';
+import { StoreView, type PredictionDetail, type PredictionFilter, type PredictionSummary } from './store-view.js';
+
+export interface StatusCollectorOptions {
+  config: AgentConfig;
+  clock: Clock;
+  /** Monotonic ms the agent was built. */
+  startedAt: number;
+  phase: () => AgentPhase;
+  /** Monotonic ms the agent started running, once it has. */
+  runningSince: () => number | undefined;
+  counters: Counters;
+  metrics: AgentMetrics;
+  /** The models serving now, by name. */
+  models: () => ReadonlyMap<string, { readonly version: string }>;
+  outbox: { pendingCount(): number; oldestPendingTs(): number | undefined };
+  sync: { readonly connected: boolean; readonly stats: SyncStats };
+  db: SqliteDatabase;
+  events: EventLog;
+  actionsEnabled: boolean;
+}
+
+/**
+ * Reads the agent's state for the status server, the metrics and the LED. It only reads:
+ * nothing the operator's browser asks for can change what the agent does.
+ */
+export class StatusCollector implements StatusApi {
+  private readonly view: StoreView;
+  private readonly disk: DiskProbe;
+
+  constructor(private readonly o: StatusCollectorOptions) {
+    this.view = new StoreView(o.db, o.config.status.flagBelowScore);
+    this.disk = new DiskProbe({ storePath: o.config.buffer.path, clock: o.clock });
+  }
+
+  snapshot(): StatusSnapshot {
+    const { config, clock, counters, metrics } = this.o;
+    const now = clock.monotonic();
+    const sources = this.sources(now);
+    const oldest = this.o.outbox.oldestPendingTs() ?? null;
+    const loaded = this.o.models();
+    const disk = this.disk.read();
+    return {
+      device: config.deviceId,
+      site: config.site,
+      agentVersion: AGENT_VERSION,
+      uptimeS: Math.round((now - this.o.startedAt) / 1000),
+      ts: clock.now(),
+      phase: this.o.phase(),
+      health: this.health(),
+      models: config.models.map((m) => ({
+        name: m.name,
+        version: loaded.get(m.name)?.version ?? m.version,
+        loaded: loaded.has(m.name),
+        rollout: { managed: false, state: 'not managed' },
+        predictions: metrics.models.get(m.name)?.predictions ?? 0,
+        inference: summary(metrics.models.get(m.name)?.recentInference, now),
+      })),
+      sources,
+      counters: {
+        framesIn: counters.framesIn,
+        predictions: counters.predictions,
+        rejected: counters.rejected,
+        dropped: counters.dropped,
+        errors: counters.errors,
+        storeWriteErrors: metrics.storeWriteErrors,
+      },
+      throughput: { predictionsPerS: round(metrics.predictionRate.rate(now), 2), windowS: metrics.predictionRate.windowS },
+      latency: { frameToCommit: summary(metrics.recentFrameToCommit, now) },
+      outbox: { pending: this.o.outbox.pendingCount(), oldestPendingTs: oldest, oldestPendingAgeS: this.ageS(oldest) },
+      broker: {
+        connected: this.o.sync.connected,
+        url: withoutCredentials(config.broker.url),
+        changedTs: metrics.brokerChangedAt ?? null,
+        lastAckTs: this.o.sync.stats.lastAckAt ?? null,
+      },
+      disk,
+      drift: { configured: false, gauges: [] },
+      alarms: [],
+      actions: { enabled: this.o.actionsEnabled },
+    };
+  }
+
+  /** The verdict alone: cheap enough for the LED to ask every second (no count over the outbox). */
+  health(): HealthVerdict {
+    return judgeHealth(this.healthInputs());
+  }
+
+  ledInputs(): LedInputs {
+    const phase = this.o.phase();
+    return { health: this.health().state, brokerConnected: this.o.sync.connected, updating: false, stopping: phase === 'stopping' || phase === 'stopped' };
+  }
+
+  readiness(): Readiness {
+    return judgeReadiness({ phase: this.o.phase(), models: this.modelStates(), storeProblem: this.storeProblem() });
+  }
+
+  metrics(): string {
+    return renderMetrics(this.snapshot(), this.o.counters, this.o.metrics);
+  }
+
+  predictions(filter: PredictionFilter): PredictionSummary[] {
+    return this.view.predictions(filter);
+  }
+
+  prediction(seq: number): PredictionDetail | undefined {
+    return this.view.prediction(seq);
+  }
+
+  events(query: { kind?: string | undefined; limit: number }): { events: StoredEvent[]; kinds: string[] } {
+    const events = this.o.events.list(query.kind === undefined ? { limit: query.limit } : { limit: query.limit, kind: query.kind });
+    return { events, kinds: this.view.kinds() };
+  }
+
+  private healthInputs(): HealthInputs {
+    const { config, clock, metrics } = this.o;
+    const now = clock.monotonic();
+    const changed = metrics.brokerChangedAt;
+    const disk = this.disk.read();
+    return {
+      phase: this.o.phase(),
+      models: this.modelStates(),
+      sources: this.sources(now),
+      broker: { connected: this.o.sync.connected, changedAgoS: changed === undefined ? null : Math.max(0, (clock.now() - changed) / 1000) },
+      outbox: { oldestPendingAgeS: this.ageS(this.o.outbox.oldestPendingTs() ?? null) },
+      errorsLastMinute: metrics.recentErrors.total(now),
+      lastError: metrics.lastError ? `${metrics.lastError.kind}: ${metrics.lastError.message}` : undefined,
+      storeFailure: metrics.storeFailing,
+      disk,
+      alarms: [],
+      policy: config.status.health,
+    };
+  }
+
+  private sources(now: number): StatusSnapshot['sources'] {
+    const { config, counters, clock } = this.o;
+    const phase = this.o.phase();
+    return config.sources.map((s) => {
+      const a = counters.sources.get(s.id);
+      const state = sourceState({ type: s.type, phase, lastFrameAt: a?.lastFrameAt, runningSince: this.o.runningSince(), now, staleS: config.status.sourceStaleS });
+      return {
+        id: s.id,
+        type: s.type,
+        state,
+        frames: a?.frames ?? 0,
+        lastFrameTs: a?.lastFrameTs ?? null,
+        lastFrameAgeS: a ? round(Math.max(0, clock.now() - a.lastFrameTs) / 1000, 1) : null,
+      };
+    });
+  }
+
+  private modelStates(): Array<{ name: string; loaded: boolean }> {
+    const loaded = this.o.models();
+    return this.o.config.models.map((m) => ({ name: m.name, loaded: loaded.has(m.name) }));
+  }
+
+  /** A cheap writability check: open read-write, its folder writable, and the last write did not fail. */
+  private storeProblem(): string | undefined {
+    const { db, metrics } = this.o;
+    if (!db.open) return 'the store is closed';
+    if (db.readonly) return 'the store is open read-only';
+    if (!db.memory) {
+      try {
+        accessSync(dirname(db.name), constants.W_OK);
+      } catch (err) {
+        return `cannot write to ${dirname(db.name)}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`;
+      }
+    }
+    return metrics.storeFailing;
+  }
+
+  private ageS(ts: number | null): number | null {
+    return ts === null ? null : round(Math.max(0, this.o.clock.now() - ts) / 1000, 1);
+  }
+}
+
+function summary(h: RecentHistogram | undefined, now: number): LatencySummary {
+  if (!h) return { p50Ms: null, p99Ms: null, count: 0 };
+  const { count, values } = h.quantiles([0.5, 0.99], now);
+  const [p50, p99] = values;
+  return { p50Ms: p50 == null ? null : round(p50, 2), p99Ms: p99 == null ? null : round(p99, 2), count };
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
+
+/** A broker URL as it may be shown: user and password removed. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/\/\/[^/@]*@/, '//');
+}

@@ -1,0 +1,253 @@
+// The operator's page. Plain script, no framework and nothing fetched from outside the
+// gateway: it polls the agent's JSON API every 2 s while the page is visible, and
+// renders with textContent only, because file names and messages come from the floor.
+'use strict';
+
+const POLL_MS = 2000;
+const $ = (id) => document.getElementById(id);
+let token = '';
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === 'class') node.className = v;
+    else node.setAttribute(k, v);
+  }
+  for (const c of children) node.append(c instanceof Node ? c : document.createTextNode(c == null ? '' : String(c)));
+  return node;
+}
+
+function badge(state, text) {
+  return el('span', { class: `badge state-${state}` }, text || state);
+}
+
+function setText(id, value) {
+  const node = $(id);
+  if (node.textContent !== String(value)) node.textContent = value;
+}
+
+function fill(tbody, rows) {
+  tbody.replaceChildren(...rows);
+}
+
+const fmt = {
+  num: (n) => (n == null ? '–' : Number(n).toLocaleString()),
+  ms: (v) => (v == null ? '–' : v < 10 ? `${v.toFixed(1)} ms` : `${Math.round(v)} ms`),
+  pair: (a, b) => `${fmt.ms(a)} / ${fmt.ms(b)}`,
+  time: (ts) => (ts == null ? '–' : new Date(ts).toLocaleTimeString()),
+  when: (ts) => (ts == null ? '–' : new Date(ts).toLocaleString()),
+  age(s) {
+    if (s == null) return '–';
+    if (s < 90) return `${Math.round(s)} s`;
+    if (s < 5400) return `${Math.round(s / 60)} min`;
+    if (s < 172800) return `${(s / 3600).toFixed(1)} h`;
+    return `${Math.round(s / 86400)} d`;
+  },
+  bytes(n) {
+    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+    let u = 0;
+    while (n >= 1000 && u < units.length - 1) { n /= 1000; u++; }
+    return `${n < 10 && u > 0 ? n.toFixed(1) : Math.round(n)} ${units[u]}`;
+  },
+  score: (s) => s.toFixed(3),
+};
+
+async function api(path, init) {
+  const res = await fetch(path, { cache: 'no-store', ...init });
+  const body = await res.json().catch(() => ({}));
+  return { status: res.status, ok: res.ok, body };
+}
+
+// ---- overview ----------------------------------------------------------------------
+
+function renderStatus(s) {
+  document.title = `${s.health.state} · ${s.device} · edge-agent`;
+  setText('device', s.device);
+  setText('site', s.site);
+  $('verdict').className = `verdict state-${s.health.state}`;
+  setText('verdict-state', s.health.state);
+  setText('verdict-reason', s.health.reason);
+  fill($('verdict-reasons'), s.health.reasons.slice(1).map((r) => el('li', {}, r)));
+
+  setText('throughput', s.throughput.predictionsPerS.toFixed(1));
+  setText('predictions-total', fmt.num(s.counters.predictions));
+  setText('latency-commit', fmt.pair(s.latency.frameToCommit.p50Ms, s.latency.frameToCommit.p99Ms));
+  const c = s.counters;
+  setText('frame-counters', `${fmt.num(c.framesIn)} · ${fmt.num(c.rejected)} · ${fmt.num(c.dropped)} · ${fmt.num(c.errors)}`);
+
+  fill($('models').tBodies[0], s.models.map((m) => el('tr', {},
+    el('td', {}, m.name, ' ', m.loaded ? '' : badge('fault', 'not loaded')),
+    el('td', {}, m.version),
+    el('td', {}, m.rollout.state),
+    el('td', {}, fmt.num(m.predictions)),
+    el('td', {}, fmt.pair(m.inference.p50Ms, m.inference.p99Ms)))));
+
+  fill($('sources').tBodies[0], s.sources.map((src) => el('tr', {},
+    el('td', {}, src.id),
+    el('td', {}, src.type),
+    el('td', {}, badge(src.state)),
+    el('td', {}, fmt.num(src.frames)),
+    el('td', {}, src.lastFrameTs == null ? 'no frame yet' : `${fmt.time(src.lastFrameTs)} (${fmt.age(src.lastFrameAgeS)} ago)`))));
+
+  const b = $('broker-state');
+  b.className = `badge state-${s.broker.connected ? 'connected' : 'disconnected'}`;
+  b.textContent = s.broker.connected ? 'connected' : 'disconnected';
+  setText('broker-url', s.broker.url);
+  setText('broker-ack', s.broker.lastAckTs == null ? 'none yet' : fmt.time(s.broker.lastAckTs));
+  setText('outbox-pending', fmt.num(s.outbox.pending));
+  setText('outbox-age', s.outbox.oldestPendingAgeS == null ? 'nothing waiting' : `${fmt.age(s.outbox.oldestPendingAgeS)} old`);
+
+  if (s.disk) {
+    const share = s.disk.totalBytes > 0 ? s.disk.usedBytes / s.disk.totalBytes : 0;
+    $('disk-meter').value = share;
+    setText('disk-text', `${fmt.bytes(s.disk.usedBytes)} used, ${fmt.bytes(s.disk.freeBytes)} free of ${fmt.bytes(s.disk.totalBytes)} (${Math.round(share * 100)} % used)`);
+    setText('disk-store', `store ${fmt.bytes(s.disk.storeBytes)} in ${s.disk.path}; ${s.disk.quotaBytes == null ? 'no store quota set' : `quota ${fmt.bytes(s.disk.quotaBytes)}`}`);
+  } else {
+    setText('disk-text', 'disk usage unavailable');
+  }
+
+  setText('drift', s.drift.configured ? s.drift.gauges.map((g) => `${g.model} ${g.name}: ${g.value}`).join(', ') : 'drift not configured');
+  fill($('alarms'), s.alarms.length === 0
+    ? [el('li', { class: 'placeholder' }, 'no active alarms')]
+    : s.alarms.map((a) => el('li', {}, badge(a.severity === 'critical' ? 'alarm' : 'warn', a.severity), ' ', a.message, ` since ${fmt.time(a.since)}`)));
+
+  setText('agent-version', s.agentVersion);
+  setText('uptime', fmt.age(s.uptimeS));
+  setText('actions-note', s.actions.enabled
+    ? 'Actions need the token configured on the gateway.'
+    : 'Actions are disabled on this gateway: no token configured (status.token).');
+}
+
+async function refreshReady() {
+  const r = await api('/readyz');
+  setText('ready', r.body.ready ? 'yes' : `no: ${(r.body.reasons || []).join('; ')}`);
+}
+
+// ---- predictions -----------------------------------------------------------------
+
+async function refreshPredictions() {
+  const q = new URLSearchParams();
+  const label = $('filter-label').value.trim();
+  if (label) q.set('label', label);
+  if ($('filter-flagged').checked) q.set('flagged', 'true');
+  q.set('limit', $('filter-limit').value);
+  const { ok, body } = await api(`/api/predictions?${q}`);
+  if (!ok) throw new Error(body.error || 'predictions unavailable');
+  const list = body.predictions;
+  const labels = new Set(list.map((p) => p.label));
+  fill($('known-labels'), [...labels].sort().map((l) => el('option', { value: l })));
+  fill($('prediction-list').tBodies[0], list.map((p) => {
+    const row = el('tr', { tabindex: '0', 'data-seq': String(p.seq) },
+      el('td', {}, p.seq), el('td', {}, fmt.time(p.ts)), el('td', {}, p.source),
+      el('td', {}, `${p.model} ${p.modelVersion}`), el('td', {}, p.label), el('td', {}, fmt.score(p.score)),
+      el('td', {}, ...p.flags.map((f) => badge(f, f.replace('_', ' ')))),
+      el('td', {}, p.sentAt == null ? 'waiting' : 'sent'));
+    const open = () => { location.hash = `#prediction/${p.seq}`; };
+    row.addEventListener('click', open);
+    row.addEventListener('keydown', (e) => { if (e.key === 'Enter') open(); });
+    return row;
+  }));
+  $('prediction-empty').hidden = list.length > 0;
+}
+
+async function showPrediction(seq) {
+  const { ok, body: p } = await api(`/api/predictions/${seq}`);
+  setText('detail-title', ok ? `Prediction #${p.seq}: ${p.label}` : `Prediction #${seq}`);
+  if (!ok) {
+    fill($('detail-fields'), [el('dt', {}, 'error'), el('dd', {}, p.error || 'not found')]);
+    fill($('detail-topk').tBodies[0], []);
+    return;
+  }
+  const fields = [['Label', p.label], ['Score', fmt.score(p.score)], ['Model', `${p.model} ${p.modelVersion}`], ['Source', p.source],
+    ['Frame', p.frameId], ['Taken', fmt.when(p.ts)], ['Latency', fmt.ms(p.latencyMs)],
+    ['Sent to central', p.sentAt == null ? 'waiting in the outbox' : fmt.when(p.sentAt)], ['Flags', p.flags.join(', ') || 'none']];
+  fill($('detail-fields'), fields.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
+  fill($('detail-topk').tBodies[0], p.topK.map((t) => {
+    const bar = el('span', { class: 'bar' });
+    bar.style.width = `${Math.round(t.score * 8 * 10) / 10}rem`;
+    return el('tr', {}, el('td', {}, t.label), el('td', {}, fmt.score(t.score)), el('td', {}, bar));
+  }));
+  setText('detail-thumbnail', p.thumbnail ? 'thumbnail' : 'no thumbnail stored');
+  setText('detail-explanation', p.explanation ? 'explanation' : 'no explanation');
+  setText('detail-drift', p.drift ? 'drift' : 'drift not configured');
+}
+
+// ---- events ----------------------------------------------------------------------
+
+async function refreshEvents() {
+  const q = new URLSearchParams({ limit: '200' });
+  const kind = $('filter-kind').value;
+  if (kind) q.set('kind', kind);
+  const { ok, body } = await api(`/api/events?${q}`);
+  if (!ok) throw new Error(body.error || 'events unavailable');
+  const select = $('filter-kind');
+  const known = new Set([...select.options].map((o) => o.value));
+  for (const k of body.kinds) if (!known.has(k)) select.append(el('option', { value: k }, k));
+  fill($('event-list').tBodies[0], body.events.map((e) => el('tr', {},
+    el('td', {}, fmt.when(e.ts)), el('td', {}, badge(e.level)), el('td', {}, e.kind),
+    el('td', {}, e.source || ''), el('td', { class: 'wrap' }, e.message))));
+  $('event-empty').hidden = body.events.length > 0;
+}
+
+// ---- actions ---------------------------------------------------------------------
+
+async function runAction(name) {
+  const out = $('action-result');
+  const headers = token ? { authorization: `Bearer ${token}` } : {};
+  const { status, ok, body } = await api(`/api/actions/${name}`, { method: 'POST', headers });
+  out.className = ok ? 'done' : 'refused';
+  out.textContent = ok ? `${name}: done` : `${name} refused (${status}): ${body.error || 'unknown error'}`;
+}
+
+// ---- tabs and polling ------------------------------------------------------------
+
+function route() {
+  const hash = location.hash || '#overview';
+  const detail = /^#prediction\/(\d+)$/.exec(hash);
+  const tab = detail ? 'prediction-detail' : hash.slice(1);
+  for (const s of document.querySelectorAll('main > section')) s.hidden = s.id !== tab;
+  if (!$(tab)) $('overview').hidden = false;
+  for (const a of document.querySelectorAll('nav a')) a.classList.toggle('active', a.getAttribute('href') === (detail ? '#predictions' : hash));
+  if (detail) showPrediction(detail[1]).catch(linkDown);
+  poll(true);
+}
+
+let timer;
+let first = true;
+// A poll started by a tab switch supersedes one still waiting for its answer: one loop only.
+let generation = 0;
+async function poll(now) {
+  clearTimeout(timer);
+  const mine = ++generation;
+  if (!now && document.hidden) return;
+  try {
+    const status = await api('/api/status');
+    renderStatus(status.body);
+    if (first) { first = false; performance.mark('status-rendered'); }
+    if (!$('overview').hidden) await refreshReady();
+    if (!$('predictions').hidden) await refreshPredictions();
+    if (!$('events').hidden) await refreshEvents();
+    const link = $('link-state');
+    link.className = 'badge state-connected';
+    link.textContent = 'live';
+    setText('updated', new Date().toLocaleTimeString());
+  } catch (err) {
+    linkDown(err);
+  }
+  if (mine === generation) timer = setTimeout(() => poll(false), POLL_MS);
+}
+
+function linkDown() {
+  const link = $('link-state');
+  link.className = 'badge state-disconnected';
+  link.textContent = 'agent unreachable';
+}
+
+window.addEventListener('hashchange', route);
+document.addEventListener('visibilitychange', () => { if (!document.hidden) poll(true); });
+$('token').addEventListener('input', (e) => { token = e.target.value.trim(); });
+for (const b of document.querySelectorAll('[data-action]')) b.addEventListener('click', () => runAction(b.dataset.action).catch(linkDown));
+$('prediction-filter').addEventListener('input', () => refreshPredictions().catch(linkDown));
+$('prediction-filter').addEventListener('submit', (e) => e.preventDefault());
+$('event-filter').addEventListener('change', () => refreshEvents().catch(linkDown));
+route();

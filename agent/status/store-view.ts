@@ -1,0 +1,118 @@
+import type { Statement } from 'better-sqlite3';
+import type { ScoredLabel } from '../../protocol/predictions.js';
+import type { SqliteDatabase } from '../buffer/database.js';
+
+/** One line of the predictions list; `flags` says why it deserves a look (`low_confidence`). */
+export interface PredictionSummary {
+  seq: number;
+  ts: number;
+  source: string;
+  model: string;
+  modelVersion: string;
+  label: string;
+  score: number;
+  /** Wall ms the broker acknowledged it; null while in the outbox. */
+  sentAt: number | null;
+  flags: string[];
+}
+
+/** One prediction in full. `thumbnail`, `explanation` and `drift` are reserved: null until those features store them. */
+export interface PredictionDetail extends PredictionSummary {
+  frameId: string;
+  topK: ScoredLabel[];
+  latencyMs: number;
+  thumbnail: null;
+  explanation: null;
+  drift: null;
+}
+
+export interface PredictionFilter {
+  label?: string | undefined;
+  flagged?: boolean | undefined;
+  limit: number;
+}
+
+interface Row {
+  seq: number;
+  ts: number;
+  source: string;
+  model: string;
+  model_version: string;
+  label: string;
+  score: number;
+  sent_at: number | null;
+}
+
+/** A filter looks at most at this many newest rows, so a rare label never scans a month of backlog. */
+const SCAN_WINDOW = 50_000;
+
+/**
+ * Read-only queries for the status page over the agent's SQLite file. Kept apart from the
+ * outbox, whose statements are the hot path's: nothing here writes.
+ */
+export class StoreView {
+  private readonly newest: Statement<[number, string | null, string | null, number, number], Row>;
+  private readonly one: Statement<[number], Row & { payload: string }>;
+  private readonly maxSeq: Statement<[], number | null>;
+  private readonly eventKinds: Statement<[], string>;
+
+  /** `flagBelow`: a prediction whose top score is below this is flagged as low confidence. */
+  constructor(
+    db: SqliteDatabase,
+    private readonly flagBelow: number,
+  ) {
+    const columns = 'seq, ts, source, model, model_version, label, score, sent_at';
+    this.newest = db.prepare(`SELECT ${columns} FROM predictions WHERE seq > ? AND (? IS NULL OR label = ?) AND score < ? ORDER BY seq DESC LIMIT ?`);
+    this.one = db.prepare(`SELECT ${columns}, payload FROM predictions WHERE seq = ?`);
+    this.maxSeq = db.prepare<[], number | null>('SELECT max(seq) FROM predictions').pluck();
+    // Walks the (kind, id) index one kind at a time instead of scanning every event.
+    this.eventKinds = db
+      .prepare<[], string>(
+        `WITH RECURSIVE k(kind) AS (SELECT min(kind) FROM events UNION ALL SELECT (SELECT min(kind) FROM events WHERE kind > k.kind) FROM k WHERE k.kind IS NOT NULL)
+         SELECT kind FROM k WHERE kind IS NOT NULL`,
+      )
+      .pluck();
+  }
+
+  /** Newest first, optionally one label and only flagged ones. */
+  predictions(filter: PredictionFilter): PredictionSummary[] {
+    const from = Math.max(0, (this.maxSeq.get() ?? 0) - SCAN_WINDOW);
+    const label = filter.label ?? null;
+    const below = filter.flagged ? this.flagBelow : Number.POSITIVE_INFINITY;
+    return this.newest.all(from, label, label, below, filter.limit).map((r) => this.summary(r));
+  }
+
+  prediction(seq: number): PredictionDetail | undefined {
+    const row = this.one.get(seq);
+    if (!row) return undefined;
+    const payload = JSON.parse(row.payload) as { frameId?: string; topK?: ScoredLabel[]; latencyMs?: number };
+    return {
+      ...this.summary(row),
+      frameId: payload.frameId ?? '',
+      topK: payload.topK ?? [],
+      latencyMs: payload.latencyMs ?? 0,
+      thumbnail: null,
+      explanation: null,
+      drift: null,
+    };
+  }
+
+  /** Every kind the audit trail holds, for the events filter. */
+  kinds(): string[] {
+    return this.eventKinds.all();
+  }
+
+  private summary(r: Row): PredictionSummary {
+    return {
+      seq: r.seq,
+      ts: r.ts,
+      source: r.source,
+      model: r.model,
+      modelVersion: r.model_version,
+      label: r.label,
+      score: r.score,
+      sentAt: r.sent_at,
+      flags: r.score < this.flagBelow ? ['low_confidence'] : [],
+    };
+  }
+}

@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { Agent } from '../../agent/agent.js';
+import { ConfigSchema } from '../../agent/config/schema.js';
+import { defectModelEntry, writeDefectModel } from '../../agent/demo/defect-model.js';
+import { startArtifactServer, type ArtifactServer } from '../../central/serve.js';
+import type { RolloutReport } from '../../protocol/rollout-state.js';
+import { desiredStateTopic, manifestTopic } from '../../protocol/topics.js';
+import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { writeFailingModel } from '../helpers/failing-models.js';
+import { desiredFor, goldenFiles, makeKey, packDefect, PREFIX, publishRetained, rolloutMessages, silentLog } from '../helpers/rollout-rig.js';
+import { waitFor } from '../helpers/wait.js';
+
+const PCB_AOI = new URL('../../../shared/data/models/pcb-aoi.onnx', import.meta.url).pathname;
+
+let broker: TestBroker;
+let server: ArtifactServer;
+let root: string;
+let bundles: string;
+let goldens: string[];
+const ops = makeKey('ops-test');
+const stranger = makeKey('ops-test');
+
+before(async () => {
+  broker = await startBroker();
+  root = await mkdtemp(join(tmpdir(), 'rollout-agent-'));
+  bundles = join(root, 'bundles');
+  goldens = await goldenFiles(join(root, 'goldens'));
+  await mkdir(bundles, { recursive: true });
+  server = await startArtifactServer({ dir: bundles, log: silentLog });
+});
+after(async () => {
+  await server?.close();
+  await broker?.stop();
+  await rm(root, { recursive: true, force: true });
+});
+
+/** An agent with one synthetic camera and rollout on, in-process. */
+async function startAgent(device: string, overrides: Record<string, unknown> = {}) {
+  const dir = join(root, device);
+  const config = ConfigSchema.parse({
+    deviceId: device,
+    site: 'plant-a',
+    log: { level: 'silent' },
+    sources: [{ id: 'cam1', type: 'synthetic', fps: 40, width: 320, height: 240, defectRate: 0.3 }],
+    models: [defectModelEntry(await writeDefectModel(join(dir, 'models')))],
+    buffer: { path: join(dir, 'agent.db') },
+    broker: { url: broker.url, protocolVersion: broker.protocolVersion, reconnect: { minMs: 100, maxMs: 1000 } },
+    status: { enabled: false },
+    rollout: {
+      enabled: true,
+      trustedKeys: [{ id: 'ops-test', publicKey: ops.publicKeyPem }],
+      dir: join(dir, 'bundles'),
+      jitterMs: 0,
+      shadow: { count: 8 },
+      probation: { count: 16, latencyP99Ms: 40 },
+      download: { minFreeBytes: 0, backoff: { minMs: 50, maxMs: 200 } },
+      ...overrides,
+    },
+  });
+  const agent = await Agent.create({ config, baseDir: dir, log: silentLog });
+  await agent.start();
+  return agent;
+}
+
+async function settled(agent: Agent, version: string): Promise<RolloutReport> {
+  await waitFor(`rollout of ${version} to settle`, () => {
+    const r = agent.rollout.report;
+    return r.candidate?.version === version && ['committed', 'rolled-back', 'failed'].includes(r.state);
+  }, 20_000);
+  return agent.rollout.report;
+}
+
+function servingVersion(agent: Agent): string | undefined {
+  return agent.rollout.serving().find((m) => m.name === 'defect')?.version;
+}
+
+function events(agent: Agent, kind: string) {
+  return agent.store.events.list({ kind, limit: 50 });
+}
+
+test('a signed model passes download, smoke test, shadow and probation, and serves', async () => {
+  const agent = await startAgent('gw-good');
+  try {
+    const model = await writeDefectModel(join(root, 'src-good'));
+    const bundle = await packDefect({ modelFile: model, version: '1.1.0', counter: 2, signer: ops.signer, root: bundles, urlBase: server.url, goldens });
+    await publishRetained(broker.url, broker.protocolVersion, rolloutMessages(bundle, 'gw-good', 1, ops.signer));
+    const report = await settled(agent, '1.1.0');
+    assert.equal(report.state, 'committed', report.reason);
+    assert.equal(servingVersion(agent), '1.1.0');
+    const steps = agent.store.events.list({ limit: 100 }).filter((e) => e.kind.startsWith('rollout_')).map((e) => e.kind).reverse();
+    for (const step of ['rollout_downloading', 'rollout_verifying', 'rollout_loading', 'rollout_smoke_test', 'rollout_shadow', 'rollout_switching', 'rollout_probation', 'rollout_committed']) {
+      assert.ok(steps.includes(step), `${step} in ${steps.join(', ')}`);
+    }
+    assert.ok(existsSync(join(root, 'gw-good', 'bundles', 'defect', '2-1.1.0', 'model.onnx')));
+  } finally {
+    await agent.stop();
+  }
+});
+
+for (const kind of ['nan', 'collapsed', 'slow', 'pcb-aoi'] as const) {
+  test(`a model that ${kind === 'pcb-aoi' ? 'does not load' : kind === 'nan' ? 'outputs NaN' : kind === 'slow' ? 'is too slow' : 'collapses confidence'} never keeps serving, with the reason reported`, async (t) => {
+    if (kind === 'pcb-aoi' && !existsSync(PCB_AOI)) return t.skip(`../shared/data absent: ${PCB_AOI}`);
+    const device = `gw-${kind}`;
+    // Shadow agreement off for the collapsed model, so that probation's confidence gate is what judges it.
+    const agent = await startAgent(device, kind === 'collapsed' ? { shadow: { count: 8, minAgreement: 0 } } : {});
+    try {
+      const model = kind === 'pcb-aoi' ? PCB_AOI : await writeFailingModel(join(root, `src-${kind}`), kind);
+      // pack refuses a model that does not load, so the bad bundle is assembled by hand from a good one.
+      const bundle = await packDefect({ modelFile: kind === 'pcb-aoi' ? await writeDefectModel(join(root, 'src-aoi')) : model, version: `9.0.0-${kind}`, counter: 5, signer: ops.signer, root: bundles, urlBase: server.url, goldens: kind === 'collapsed' || kind === 'nan' ? [] : goldens });
+      if (kind === 'pcb-aoi') await swapArtifact(bundle, PCB_AOI, ops.signer);
+      await publishRetained(broker.url, broker.protocolVersion, rolloutMessages(bundle, device, 1, ops.signer));
+      const report = await settled(agent, `9.0.0-${kind}`);
+      assert.ok(['failed', 'rolled-back'].includes(report.state), `state ${report.state}`);
+      const expected = { nan: /NaN/, collapsed: /confidence collapsed/, slow: /too slow/, 'pcb-aoi': /could not be loaded/ }[kind];
+      assert.match(report.reason ?? '', expected);
+      assert.equal(servingVersion(agent), '1.0.0', 'the previous model serves');
+    } finally {
+      await agent.stop();
+    }
+  });
+}
+
+test('manifests that are unsigned, signed by an unknown key, replayed or expired are refused before download', async () => {
+  const agent = await startAgent('gw-refuse');
+  try {
+    const model = await writeDefectModel(join(root, 'src-refuse'));
+    const good = await packDefect({ modelFile: model, version: '3.0.0', counter: 30, signer: ops.signer, root: bundles, urlBase: server.url, goldens });
+    await publishRetained(broker.url, broker.protocolVersion, rolloutMessages(good, 'gw-refuse', 1, ops.signer));
+    assert.equal((await settled(agent, '3.0.0')).state, 'committed');
+
+    const cases: Array<{ version: string; counter: number; make: () => Promise<string>; code: RegExp }> = [
+      { version: '3.1.0', counter: 31, code: /signatures is empty/, make: async () => JSON.stringify({ payload: (await pack('3.1.0', 31)).manifest, signatures: [] }) },
+      { version: '3.2.0', counter: 32, code: /signature/i, make: async () => JSON.stringify((await pack('3.2.0', 32, stranger.signer)).envelope) },
+      { version: '2.0.0', counter: 20, code: /below 30|replay/i, make: async () => JSON.stringify((await pack('2.0.0', 20)).envelope) },
+      { version: '3.3.0', counter: 33, code: /expired/, make: async () => JSON.stringify((await pack('3.3.0', 33, ops.signer, { expiresInMs: 1000, now: () => Date.now() - 3_600_000 })).envelope) },
+    ];
+    async function pack(version: string, counter: number, signer = ops.signer, extra: { expiresInMs?: number; now?: () => number } = {}) {
+      return packDefect({ modelFile: model, version, counter, signer, root: bundles, urlBase: `http://127.0.0.1:9/never`, goldens, ...extra });
+    }
+    let desiredCounter = 2;
+    for (const c of cases) {
+      const manifest = await c.make();
+      await publishRetained(broker.url, broker.protocolVersion, [
+        { topic: manifestTopic(PREFIX, 'defect', c.version), payload: manifest },
+        { topic: desiredStateTopic(PREFIX, 'device', 'gw-refuse'), payload: JSON.stringify(desiredFor('gw-refuse', desiredCounter++, ops.signer, [{ name: 'defect', version: c.version, counter: c.counter }])) },
+      ]);
+      const report = await settled(agent, c.version);
+      assert.equal(report.state, 'failed');
+      assert.match(report.reason ?? '', c.code);
+      assert.equal(servingVersion(agent), '3.0.0');
+      assert.ok(events(agent, 'manifest_refused').some((e) => e.message.includes(c.version)), `manifest_refused event for ${c.version}`);
+      assert.ok(!existsSync(join(root, 'gw-refuse', 'bundles', 'defect', `${c.counter}-${c.version}`, 'model.onnx')), 'nothing downloaded');
+    }
+
+    // A replayed desired state (lower counter) is refused and audited; nothing changes.
+    await publishRetained(broker.url, broker.protocolVersion, [
+      { topic: desiredStateTopic(PREFIX, 'device', 'gw-refuse'), payload: JSON.stringify(desiredFor('gw-refuse', 1, ops.signer, [{ name: 'defect', version: '1.0.0', counter: 1 }])) },
+    ]);
+    await waitFor('the replayed desired state to be refused', () => events(agent, 'desired_refused').some((e) => /older than/.test(e.message)), 5000);
+    assert.equal(servingVersion(agent), '3.0.0');
+  } finally {
+    await agent.stop();
+  }
+});
+
+/** Replaces a bundle's model with another file and re-signs: a signed model that does not load. */
+async function swapArtifact(bundle: Awaited<ReturnType<typeof packDefect>>, file: string, signer: typeof ops.signer) {
+  const { copyFile, readFile, writeFile } = await import('node:fs/promises');
+  const { createHash } = await import('node:crypto');
+  const { signEnvelope } = await import('../../protocol/signing.js');
+  await copyFile(file, bundle.modelFile);
+  const bytes = await readFile(bundle.modelFile);
+  const artifact = bundle.manifest.artifacts[0]!;
+  bundle.manifest = { ...bundle.manifest, goldens: [], artifacts: [{ ...artifact, bytes: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') }] };
+  bundle.envelope = signEnvelope(bundle.manifest, signer);
+  await writeFile(bundle.manifestFile, JSON.stringify(bundle.envelope));
+}
