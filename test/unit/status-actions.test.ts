@@ -87,6 +87,8 @@ test('GET never acts and other methods are refused: the read-only surface stays 
     assert.equal(r.headers.get('allow'), 'GET, HEAD');
   }
   assert.equal((await post(`${url}/api/actions/reboot`, `Bearer ${TOKEN}`)).status, 404, 'no hidden actions');
+  const huge = await fetch(`${url}/api/actions/rollback`, { method: 'POST', body: 'x'.repeat(100_000), headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(huge.status, 413, 'an oversized body is refused before anything else');
   assert.deepEqual(reads, [], 'nothing was even read');
 });
 
