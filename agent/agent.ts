@@ -108,6 +108,7 @@ export class Agent {
       db: this.store.database,
       events: this.store.events,
       actionsEnabled: token !== undefined,
+      rollout: () => (config.rollout.enabled ? this.rollout.report : undefined),
     });
     this.status = config.status.enabled
       ? new StatusServer({ host: config.status.host, port: config.status.port, api: this.collector, token, log: log.child({ component: 'status' }) })

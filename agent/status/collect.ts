@@ -1,5 +1,6 @@
 import { accessSync, constants } from 'node:fs';
 import { dirname } from 'node:path';
+import type { RolloutReport } from '../../protocol/rollout-state.js';
 import type { EventLog, StoredEvent } from '../buffer/events.js';
 import type { SqliteDatabase } from '../buffer/database.js';
 import type { Clock } from '../clock.js';
@@ -15,7 +16,7 @@ import type { LedInputs } from './led/patterns.js';
 import { renderMetrics } from './prometheus.js';
 import { judgeReadiness, type Readiness } from './readiness.js';
 import type { StatusApi } from './server.js';
-import type { AgentPhase, HealthVerdict, LatencySummary, StatusSnapshot } from './snapshot.js';
+import type { AgentPhase, HealthVerdict, LatencySummary, RolloutView, StatusSnapshot } from './snapshot.js';
 import { sourceState } from './source-state.js';
 import { StoreView, type PredictionDetail, type PredictionFilter, type PredictionSummary } from './store-view.js';
 
@@ -36,6 +37,8 @@ export interface StatusCollectorOptions {
   db: SqliteDatabase;
   events: EventLog;
   actionsEnabled: boolean;
+  /** Rollout's latest report, when rollout is enabled. */
+  rollout?: () => RolloutReport | undefined;
 }
 
 /**
@@ -70,7 +73,7 @@ export class StatusCollector implements StatusApi {
         name: m.name,
         version: loaded.get(m.name)?.version ?? m.version,
         loaded: loaded.has(m.name),
-        rollout: { managed: false, state: 'not managed' },
+        rollout: this.rolloutView(m.name),
         predictions: metrics.models.get(m.name)?.predictions ?? 0,
         inference: summary(metrics.models.get(m.name)?.recentInference, now),
       })),
@@ -96,6 +99,19 @@ export class StatusCollector implements StatusApi {
       drift: { configured: false, gauges: [] },
       alarms: [],
       actions: { enabled: this.o.actionsEnabled },
+    };
+  }
+
+  private rolloutView(model: string): RolloutView {
+    const report = this.o.rollout?.();
+    if (!report) return { managed: false, state: 'not managed' };
+    const mine = report.candidate === undefined || report.candidate.name === model;
+    if (!mine) return { managed: true, state: 'idle' };
+    return {
+      managed: true,
+      state: report.state,
+      ...(report.candidate ? { candidate: `${report.candidate.name} ${report.candidate.version}` } : {}),
+      ...(report.reason ? { reason: report.reason } : {}),
     };
   }
 

@@ -31,10 +31,14 @@ export interface LatencySummary {
   count: number;
 }
 
-/** Until rollout is wired, models are whatever the config names: "not managed". */
+/** Where rollout stands for a model; "not managed" when rollout is off. */
 export interface RolloutView {
   managed: boolean;
   state: string;
+  /** The version being brought in, as "name version". */
+  candidate?: string;
+  /** Why the last transition happened (failed, rolled back, committed). */
+  reason?: string;
 }
 
 export interface DiskUsage {

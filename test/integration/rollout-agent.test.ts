@@ -92,6 +92,9 @@ test('a signed model passes download, smoke test, shadow and probation, and serv
     const report = await settled(agent, '1.1.0');
     assert.equal(report.state, 'committed', report.reason);
     assert.equal(servingVersion(agent), '1.1.0');
+    const shown = agent.snapshot().models.find((m) => m.name === 'defect');
+    assert.equal(shown?.version, '1.1.0', 'the status page shows the serving version');
+    assert.equal(shown?.rollout.state, 'committed');
     const steps = agent.store.events.list({ limit: 100 }).filter((e) => e.kind.startsWith('rollout_')).map((e) => e.kind).reverse();
     for (const step of ['rollout_downloading', 'rollout_verifying', 'rollout_loading', 'rollout_smoke_test', 'rollout_shadow', 'rollout_switching', 'rollout_probation', 'rollout_committed']) {
       assert.ok(steps.includes(step), `${step} in ${steps.join(', ')}`);

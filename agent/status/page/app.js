@@ -78,7 +78,7 @@ function renderStatus(s) {
   fill($('models').tBodies[0], s.models.map((m) => el('tr', {},
     el('td', {}, m.name, ' ', m.loaded ? '' : badge('fault', 'not loaded')),
     el('td', {}, m.version),
-    el('td', {}, m.rollout.state),
+    el('td', {}, [m.rollout.state, m.rollout.candidate, m.rollout.reason].filter(Boolean).join(' · ')),
     el('td', {}, fmt.num(m.predictions)),
     el('td', {}, fmt.pair(m.inference.p50Ms, m.inference.p99Ms)))));
 
