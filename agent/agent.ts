@@ -111,7 +111,14 @@ export class Agent {
       rollout: () => (config.rollout.enabled ? this.rollout.report : undefined),
     });
     this.status = config.status.enabled
-      ? new StatusServer({ host: config.status.host, port: config.status.port, api: this.collector, token, log: log.child({ component: 'status' }) })
+      ? new StatusServer({
+          host: config.status.host,
+          port: config.status.port,
+          api: this.collector,
+          token,
+          actions: config.rollout.enabled ? { rollback: () => this.rollout.rollback('rolled back by an operator from the status page') } : {},
+          log: log.child({ component: 'status' }),
+        })
       : undefined;
     this.led = createStatusLed(config.status.led, { read: () => this.collector.ledInputs(), log });
     // Downstream first: the store and the sync are ready before any frame arrives, and

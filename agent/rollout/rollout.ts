@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DesiredState, DevicePlacement, ModelRef } from '../../protocol/desired-state.js';
 import { checkCompatibility, checkManifestTime, MANIFEST_MAX_BYTES, ModelManifest, modelArtifact } from '../../protocol/manifest.js';
@@ -103,6 +103,26 @@ export class Rollout implements Component {
     await this.running;
     for (const m of this.fallbacks.values()) await m.release();
     this.fallbacks.clear();
+  }
+
+  /**
+   * A commanded rollback on this gateway (the status page's action): the newest bundle that
+   * serves is replaced by the one before it, or by the config's model, from disk, offline.
+   * That version is marked failed, so it is not taken again until a new desired state asks.
+   */
+  async rollback(reason: string): Promise<{ model: string; from: string; to: string }> {
+    if (!this.opts.config.enabled) throw new AgentError('E_ROLLBACK', 'rollout is not enabled on this agent');
+    if (this.running) throw new AgentError('E_ROLLBACK', 'a model switch is in progress; roll back once it has ended');
+    const record = this.store.allServing()[0];
+    const slot = record && this.opts.slots.get(record.name);
+    if (!record || !slot) throw new AgentError('E_ROLLBACK', 'nothing to roll back: every model is the one from the config file');
+    const previous = record.previousCounter === null ? await ImageClassifierModel.load(slot.config, dirname(slot.config.path)) : await this.loadInstall(record.name, record.previousCounter, slot.config);
+    const from = slot.serving.version;
+    await slot.serving.swap(previous).release();
+    this.fallbacks.delete(record.name);
+    this.store.restore(record.name, record.previousCounter, { counter: record.counter, reason }, this.opts.clock.now());
+    this.reporter.transition('rolled-back', { candidate: { name: record.name, version: from, counter: record.counter }, reason });
+    return { model: record.name, from, to: previous.version };
   }
 
   /** Puts back what SQLite says serves: committed bundles, and a bundle on probation with its fallback. */

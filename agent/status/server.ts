@@ -160,7 +160,15 @@ export class StatusServer implements Component {
     const run = route.run(this.opts.actions ?? {});
     if (!run) return send(res, 501, { error: route.missing });
     this.opts.log.info({ path, remote: req.socket.remoteAddress }, 'status action');
-    send(res, 200, { ok: true, result: (await run()) ?? null });
+    let result: unknown;
+    try {
+      result = await run();
+    } catch (err) {
+      // A refused action (nothing to roll back, a switch in progress) is the operator's answer, not a server fault.
+      if (err instanceof AgentError) return send(res, 409, { error: err.message, code: err.code });
+      throw err;
+    }
+    send(res, 200, { ok: true, result: result ?? null });
   }
 
   private failed(res: ServerResponse, err: unknown, path: string): void {

@@ -40,7 +40,7 @@ after(async () => {
 });
 
 /** An agent with one synthetic camera and rollout on, in-process. */
-async function startAgent(device: string, overrides: Record<string, unknown> = {}) {
+async function startAgent(device: string, overrides: Record<string, unknown> = {}, status: Record<string, unknown> = { enabled: false }) {
   const dir = join(root, device);
   const config = ConfigSchema.parse({
     deviceId: device,
@@ -50,7 +50,7 @@ async function startAgent(device: string, overrides: Record<string, unknown> = {
     models: [defectModelEntry(await writeDefectModel(join(dir, 'models')))],
     buffer: { path: join(dir, 'agent.db') },
     broker: { url: broker.url, protocolVersion: broker.protocolVersion, reconnect: { minMs: 100, maxMs: 1000 } },
-    status: { enabled: false },
+    status,
     rollout: {
       enabled: true,
       trustedKeys: [{ id: 'ops-test', publicKey: ops.publicKeyPem }],
@@ -83,8 +83,9 @@ function events(agent: Agent, kind: string) {
   return agent.store.events.list({ kind, limit: 50 });
 }
 
-test('a signed model passes download, smoke test, shadow and probation, and serves', async () => {
-  const agent = await startAgent('gw-good');
+test('a signed model passes download, smoke test, shadow and probation, and serves; an operator can roll it back', async () => {
+  const token = 'operator-token-0123456789';
+  const agent = await startAgent('gw-good', {}, { host: '127.0.0.1', port: 0, token });
   try {
     const model = await writeDefectModel(join(root, 'src-good'));
     const bundle = await packDefect({ modelFile: model, version: '1.1.0', counter: 2, signer: ops.signer, root: bundles, urlBase: server.url, goldens });
@@ -100,6 +101,16 @@ test('a signed model passes download, smoke test, shadow and probation, and serv
       assert.ok(steps.includes(step), `${step} in ${steps.join(', ')}`);
     }
     assert.ok(existsSync(join(root, 'gw-good', 'bundles', 'defect', '2-1.1.0', 'model.onnx')));
+
+    const rollback = (auth?: string) => fetch(`${agent.status?.url}/api/actions/rollback`, { method: 'POST', headers: auth ? { authorization: `Bearer ${auth}` } : {} });
+    assert.equal((await rollback()).status, 401, 'no token, no rollback');
+    assert.equal(servingVersion(agent), '1.1.0');
+    const done = await rollback(token);
+    assert.equal(done.status, 200, await done.clone().text());
+    assert.deepEqual(((await done.json()) as { result: unknown }).result, { model: 'defect', from: '1.1.0', to: '1.0.0' });
+    assert.equal(servingVersion(agent), '1.0.0');
+    assert.equal(agent.rollout.report.state, 'rolled-back');
+    assert.equal((await rollback(token)).status, 409, 'nothing left to roll back');
   } finally {
     await agent.stop();
   }
