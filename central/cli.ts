@@ -22,7 +22,31 @@ const USAGE = `Usage:
                [--arch x64,arm64] [--task classification] [--min-agent-version V] [--tolerance T] [--notes TEXT]
       check the model loads and fits SETTINGS (a models[] entry's input, preprocess, output, labels),
       score the golden images with the agent's own code, and write DIR/model.onnx and the signed
-      DIR/manifest.json; --key-id defaults to the key file's name without .key`;
+      DIR/manifest.json; --key-id defaults to the key file's name without .key
+  edgectl publish --bundle DIR --broker URL (--trust PUBFILE... | --key KEYFILE [--key-id ID])
+                  [--via http|mqtt|both] [--url-base URL] [--replace] [broker options]
+      verify a packed bundle and publish its signed manifest retained on <prefix>/models/NAME/VERSION/manifest;
+      with --via mqtt|both also its artifacts as retained chunks (default: mqtt when the manifest has no URLs)
+  edgectl rollout start --model NAME@VERSION --target device:ID[,ID...]|site:ID [--target ...]
+                  --broker URL --key KEYFILE [--key-id ID] [--trust PUBFILE]... [--id ROLLOUT_ID]
+                  [--waves 5%,25%,100%] [--halt-on-failure 20%] [--rollback-failed] [--wave-timeout 10m]
+                  [--devices-from-status] [broker options]
+      roll a published model out in waves of per-device signed desired states; a wave advances once all its
+      devices committed, and halts the rollout when failures reach --halt-on-failure (--rollback-failed
+      then sends the whole wave back). Progress is retained on <prefix>/rollouts/ID; the same id resumes it.
+      Exit 0 done, 1 halted, 3 stopped by a signal.
+  edgectl rollout resume --id ROLLOUT_ID --broker URL --key KEYFILE [--key-id ID] [broker options]
+  edgectl rollout status --id ROLLOUT_ID --broker URL [--json] [--trust PUBFILE | --key KEYFILE] [broker options]
+  edgectl rollback --target device:ID[,ID...]|site:ID --model NAME [--to VERSION] [--reason TEXT]
+                  --broker URL --key KEYFILE [--key-id ID] [--trust PUBFILE]... [broker options]
+      signed desired states sending the devices back to VERSION (default: the highest published below
+      the version each device serves)
+  edgectl fleet --broker URL [--json] [--db INGEST.db] [--wait 5s] [broker options]
+      every device's status, serving models, rollout state and last seen, from retained messages
+  broker options: [--prefix edge/v1] [--mqtt-version 5|4] [--client-id ID] [--username U]
+                  [--ca FILE --cert FILE --tls-key FILE] [--servername NAME] [--insecure] [--log-level warn]
+      (publish, rollout, rollback and fleet: --key is the signing key, so the TLS client key is --tls-key;
+      the broker password is read from EDGECTL_MQTT_PASSWORD)`;
 
 type Command = (argv: string[]) => Promise<number>;
 
@@ -33,6 +57,10 @@ const COMMANDS: Record<string, Command> = {
   keygen: runKeygen,
   // Loaded on use: pack brings onnxruntime and sharp, which ingest and serve do not need.
   pack: async (argv) => (await import('./bundle/pack-command.js')).runPack(argv),
+  publish: async (argv) => (await import('./publish/publish-command.js')).runPublish(argv),
+  rollout: async (argv) => (await import('./rollout/rollout-command.js')).runRollout(argv),
+  rollback: async (argv) => (await import('./rollout/rollback-command.js')).runRollback(argv),
+  fleet: async (argv) => (await import('./fleet/fleet-command.js')).runFleet(argv),
 };
 
 /** Entry point of the `edgectl` command; returns the process exit code. */

@@ -1,0 +1,28 @@
+import type { RolloutProgress } from './progress.js';
+import { formatMs } from './wave-judge.js';
+
+/** The retained progress as an operator reads it: one block, a line per wave. */
+export function progressText(p: RolloutProgress, signature: string): string {
+  const total = p.waves.reduce((n, w) => n + w.devices.length, 0);
+  const lines = [
+    `rollout ${p.id}: ${p.state}, wave ${p.currentWave}/${p.waves.length} — ${p.model.name} ${p.model.version} (manifest counter ${p.model.counter}) to ${total} device${total === 1 ? '' : 's'}`,
+    `  targets ${p.targets.join(' ')}; halts when ${p.haltOnFailurePct}% of a wave fails; wave timeout ${formatMs(p.waveTimeoutMs)}; on halt: ${p.rollbackFailed ? 'roll the wave back' : 'failed devices roll themselves back'}`,
+    `  started ${new Date(p.startedAt).toISOString()} by ${p.startedBy}, updated ${new Date(p.updatedAt).toISOString()}; ${signature}`,
+  ];
+  for (const w of p.waves) {
+    const devices = w.devices.map((d) => {
+      const o = w.outcomes[d];
+      if (o) return `${d} ${o.result}${o.reason ? ` (${o.reason})` : ''}`;
+      return `${d} ${w.publishedAt === undefined ? 'not yet asked' : 'waiting'}`;
+    });
+    lines.push(`  wave ${w.wave} (${w.sharePct}%): ${w.state}${w.publishedAt ? `, published ${new Date(w.publishedAt).toISOString()}` : ''}`);
+    // A wave of thousands would bury the rest; the JSON form (--json) has them all.
+    for (const d of devices.slice(0, 50)) lines.push(`    ${d}`);
+    if (devices.length > 50) lines.push(`    … and ${devices.length - 50} more (--json lists all)`);
+  }
+  if (p.reasons.length > 0) {
+    lines.push('  reasons:');
+    for (const r of p.reasons) lines.push(`    ${r}`);
+  }
+  return lines.join('\n');
+}
