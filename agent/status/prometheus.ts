@@ -1,3 +1,4 @@
+import { ROLLOUT_STATES } from '../../protocol/rollout-state.js';
 import type { Counters } from '../counters.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
 import { Exposition, type Sample } from '../metrics/exposition.js';
@@ -6,7 +7,7 @@ import type { StatusSnapshot } from './snapshot.js';
 /*
  * Reserved for the features that will produce them, and not emitted before, because a
  * made-up zero is worse than an absent series: edge_agent_evictions_total (store quota),
- * edge_agent_drift_score{model,feature} (drift), edge_agent_rollout_state{model,state} (rollout).
+ * edge_agent_drift_score{model,feature} (drift).
  */
 
 /** `/metrics`: the snapshot and the live measurements in Prometheus text format. */
@@ -49,6 +50,14 @@ export function renderMetrics(s: StatusSnapshot, counters: Counters, metrics: Ag
   x.counter('edge_agent_store_write_errors_total', 'Failed writes to the SQLite store.', s.counters.storeWriteErrors);
   x.counter('edge_agent_events_total', 'Audit events recorded since start, by kind.', eventSamples(metrics));
   x.gauge('edge_agent_health', 'The health verdict: 1 for the current state, 0 for the others.', healthSamples(s));
+  const managed = s.models.filter((m) => m.rollout.managed);
+  if (managed.length > 0) {
+    x.gauge(
+      'edge_agent_rollout_state',
+      'Rollout state per model: 1 for the current state, 0 for the others.',
+      managed.flatMap((m) => ROLLOUT_STATES.map((state) => ({ labels: { model: m.name, state }, value: m.rollout.state === state ? 1 : 0 }))),
+    );
+  }
   if (s.disk) {
     x.gauge('edge_agent_disk_free_bytes', 'Bytes an unprivileged process can still write on the store filesystem.', s.disk.freeBytes);
     x.gauge('edge_agent_disk_size_bytes', 'Size of the store filesystem.', s.disk.totalBytes);

@@ -102,6 +102,10 @@ test('a signed model passes download, smoke test, shadow and probation, and serv
     }
     assert.ok(existsSync(join(root, 'gw-good', 'bundles', 'defect', '2-1.1.0', 'model.onnx')));
 
+    const metrics = await (await fetch(`${agent.status?.url}/metrics`)).text();
+    assert.match(metrics, /^edge_agent_rollout_state\{model="defect",state="committed"\} 1$/m);
+    assert.match(metrics, /^edge_agent_rollout_state\{model="defect",state="failed"\} 0$/m);
+
     const rollback = (auth?: string) => fetch(`${agent.status?.url}/api/actions/rollback`, { method: 'POST', headers: auth ? { authorization: `Bearer ${auth}` } : {} });
     assert.equal((await rollback()).status, 401, 'no token, no rollback');
     assert.equal(servingVersion(agent), '1.1.0');
