@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
@@ -7,6 +7,7 @@ import { parsePayload } from '../protocol/parse.js';
 import { MAX_BATCH_BYTES, PredictionBatch } from '../protocol/predictions.js';
 import { DeviceStatus } from '../protocol/status.js';
 import { deviceOfTopic, fleetFilters } from '../protocol/topics.js';
+import { tlsClientOptions } from '../agent/sync/client-options.js';
 
 /** Status messages are tiny; anything bigger is not one. */
 const MAX_STATUS_BYTES = 16 * 1024;
@@ -271,22 +272,7 @@ export class Ingest {
     if (opts.protocolVersion === 5) options.properties = { sessionExpiryInterval: 7 * 24 * 3600 };
     if (opts.username !== undefined) options.username = opts.username;
     if (opts.password !== undefined) options.password = opts.password;
-    const tls = opts.tls;
-    if (tls) {
-      if (tls.ca) options.ca = readPem('ca', tls.ca);
-      if (tls.cert) options.cert = readPem('cert', tls.cert);
-      if (tls.key) options.key = readPem('key', tls.key);
-      if (tls.servername) options.servername = tls.servername;
-      options.rejectUnauthorized = tls.rejectUnauthorized ?? true;
-    }
+    if (opts.tls) Object.assign(options, tlsClientOptions(opts.tls, 'tls '));
     return options;
-  }
-}
-
-function readPem(field: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new Error(`cannot read the TLS ${field} file ${path}: ${(err as Error).message}`, { cause: err });
   }
 }

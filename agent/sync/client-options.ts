@@ -48,12 +48,24 @@ export function clientOptions(config: BrokerConfig, id: DeviceIdentity, now: num
 }
 
 function tlsOptions(config: BrokerConfig): IClientOptions {
-  const tls = config.tls;
-  if (!tls) return {};
-  const options: IClientOptions = { rejectUnauthorized: tls.rejectUnauthorized };
-  if (tls.ca) options.ca = readPem('ca', tls.ca);
-  if (tls.cert) options.cert = readPem('cert', tls.cert);
-  if (tls.key) options.key = readPem('key', tls.key);
+  return config.tls ? tlsClientOptions(config.tls, 'broker.tls.') : {};
+}
+
+/** Paths to PEM files and TLS settings, as both the agent and edgectl take them. */
+export interface TlsFiles {
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  servername?: string | undefined;
+  rejectUnauthorized?: boolean | undefined;
+}
+
+/** MQTT.js TLS options with the PEM files read; a missing file is E_BROKER_TLS naming `${label}field` and the path. */
+export function tlsClientOptions(tls: TlsFiles, label = ''): IClientOptions {
+  const options: IClientOptions = { rejectUnauthorized: tls.rejectUnauthorized ?? true };
+  if (tls.ca) options.ca = readPem(`${label}ca`, tls.ca);
+  if (tls.cert) options.cert = readPem(`${label}cert`, tls.cert);
+  if (tls.key) options.key = readPem(`${label}key`, tls.key);
   if (tls.servername) options.servername = tls.servername;
   return options;
 }
@@ -62,6 +74,6 @@ function readPem(field: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new AgentError('E_BROKER_TLS', `broker.tls.${field}: cannot read ${path}: ${errorMessage(err)}`, { cause: err });
+    throw new AgentError('E_BROKER_TLS', `${field}: cannot read ${path}: ${errorMessage(err)}`, { cause: err });
   }
 }

@@ -1,8 +1,8 @@
-import { readFileSync } from 'node:fs';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { topicMatches } from '../../agent/sync/subscriptions.js';
 import { AgentError, errorMessage } from '../../agent/errors.js';
+import { tlsClientOptions } from '../../agent/sync/client-options.js';
 
 /*
  * The one MQTT connection an ops command (publish, rollout, rollback, fleet) holds while it
@@ -240,21 +240,6 @@ function clientOptions(opts: BrokerConnectOptions): IClientOptions {
   };
   if (opts.username !== undefined) options.username = opts.username;
   if (opts.password !== undefined) options.password = opts.password;
-  const tls = opts.tls;
-  if (tls) {
-    if (tls.ca) options.ca = readPem('ca', tls.ca);
-    if (tls.cert) options.cert = readPem('cert', tls.cert);
-    if (tls.key) options.key = readPem('key', tls.key);
-    if (tls.servername) options.servername = tls.servername;
-    options.rejectUnauthorized = tls.rejectUnauthorized ?? true;
-  }
+  if (opts.tls) Object.assign(options, tlsClientOptions(opts.tls, 'tls '));
   return options;
-}
-
-function readPem(field: string, path: string): Buffer {
-  try {
-    return readFileSync(path);
-  } catch (err) {
-    throw new AgentError('E_TLS_FILE', `cannot read the TLS ${field} file ${path}: ${errorMessage(err)}`, { cause: err });
-  }
 }
