@@ -1,8 +1,7 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { parseDocument } from 'yaml';
 import { z } from 'zod';
-import { ConfigError } from '../../agent/config/load.js';
+import { ConfigError } from '../../agent/config/config-error.js';
+import { readYamlMapping } from '../../agent/config/yaml-file.js';
 import { ClassifierOutputSchema } from '../../agent/config/schema.js';
 import { loadLabels } from '../../agent/inference/labels.js';
 import { formatIssues } from '../../protocol/parse.js';
@@ -34,24 +33,7 @@ export interface LoadedSettings {
 
 /** Reads and validates a settings YAML file for model `name`; throws ConfigError (E_CONFIG) listing every problem with its path. */
 export async function readModelSettings(file: string, name: string): Promise<LoadedSettings> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    throw new ConfigError(file, [`cannot read settings: ${code === 'ENOENT' ? 'file not found' : code === 'EISDIR' ? 'is a directory, not a file' : (err as Error).message}`]);
-  }
-  if (text.trim() === '') throw new ConfigError(file, ['settings file is empty']);
-  const doc = parseDocument(text, { prettyErrors: true, uniqueKeys: true });
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0]?.message.split('\n')[0]?.replace(/:$/, '');
-    const more = doc.errors.length > 1 ? ` (and ${doc.errors.length - 1} more parser errors after it)` : '';
-    throw new ConfigError(file, [`not valid YAML: ${first}${more}`]);
-  }
-  const raw: unknown = doc.toJS();
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
-    throw new ConfigError(file, ['settings must be a YAML mapping with preprocess, and optionally input, output, labels or labelsFile']);
-  }
+  const raw = readYamlMapping(file, 'settings', 'with preprocess, and optionally input, output, labels or labelsFile');
   const parsed = ModelSettingsSchema.safeParse(raw);
   // One line per issue, each formatted on its own so a '; ' inside a message cannot split it.
   if (!parsed.success) throw new ConfigError(file, parsed.error.issues.map((issue) => formatIssues([issue])));

@@ -1,9 +1,7 @@
 import { AgentError } from '../../agent/errors.js';
 import { checkManifestTime } from '../../protocol/manifest.js';
-import type { Signer, TrustStore } from '../../protocol/signing.js';
 import { readFleet, servingOf } from '../fleet/fleet-state.js';
-import type { BrokerClient } from './connection.js';
-import { DesiredStatePublisher, type PublishedDesired } from './desired-publisher.js';
+import { type DesiredPublisherOptions, DesiredStatePublisher, type PublishedDesired } from './desired-publisher.js';
 import { previousVersion, readPublishedManifests, type PublishedManifest } from './manifests.js';
 import { resolveTargets, type Target } from './targets.js';
 
@@ -22,14 +20,8 @@ export interface RollbackRequest {
   reason: string;
 }
 
-export interface RollbackContext {
-  client: BrokerClient;
-  prefix: string;
-  signer: Signer;
-  trust: TrustStore;
-  warn: (line: string) => void;
-  now?: () => number;
-}
+/** A rollback signs and publishes desired state exactly as a rollout wave does. */
+export type RollbackContext = DesiredPublisherOptions;
 
 /** Publishes the rollback desired state of every targeted device; nothing is published when any device's version cannot be decided. */
 export async function rollbackDevices(ctx: RollbackContext, req: RollbackRequest): Promise<PublishedDesired[]> {
