@@ -4,6 +4,7 @@ import { ConfigError, loadConfig } from './config/load.js';
 import { redact } from './config/redact.js';
 import { errorMessage } from './errors.js';
 import { AGENT_VERSION } from './version.js';
+import { OPCUA_USAGE } from './sources/opcua/opcua-usage.js';
 
 const USAGE = `edge-agent ${AGENT_VERSION}
 
@@ -12,6 +13,7 @@ Usage:
   edge-agent check-config --config FILE   print the resolved config (secrets redacted) or every error
   edge-agent demo [--duration S]          run a self-contained demo (embedded broker, synthetic camera,
                                           generated model, agent and central ingest)
+${OPCUA_USAGE}
   edge-agent --version
 
 Environment variables EDGE_AGENT__<KEY>__<KEY>=value override config keys (see README).`;
@@ -27,6 +29,10 @@ export async function main(argv: string[]): Promise<number> {
         config: { type: 'string', short: 'c' },
         duration: { type: 'string' },
         dir: { type: 'string' },
+        pki: { type: 'string' },
+        'security-mode': { type: 'string' },
+        'security-policy': { type: 'string' },
+        depth: { type: 'string' },
         version: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -59,6 +65,10 @@ export async function main(argv: string[]): Promise<number> {
       if (!Number.isFinite(duration) || duration < 0) return usageError(`--duration must be a number of seconds, got "${values.duration}"`);
       const { runDemo } = await import('./demo/run-demo.js');
       return runDemo({ durationS: duration, dir: values.dir });
+    }
+    case 'opcua': {
+      const { opcuaCommand } = await import('./sources/opcua/opcua-command.js');
+      return opcuaCommand({ positionals, config: values.config, pki: values.pki, securityMode: values['security-mode'], securityPolicy: values['security-policy'], depth: values.depth });
     }
     default:
       return usageError(`unknown command "${command}"`);

@@ -14,6 +14,8 @@ export interface Frame {
   readonly ts: number;
   /** Monotonic ms when the frame arrived; latencies are measured from here. */
   readonly arrivedAt: number;
+  /** The part the frame shows, when a PLC trigger named it. */
+  readonly partId?: string;
   /** Called exactly once, after the prediction is committed or the frame is refused. */
   settle(outcome: FrameOutcome): void;
 }

@@ -7,10 +7,13 @@ import { runKeygen } from './keys/keygen-command.js';
 import { runServe } from './serve.js';
 
 const USAGE = `Usage:
-  edgectl ingest --broker URL --db FILE [--prefix P] [--mqtt-version 5|4] [--client-id ID]
+  edgectl ingest --broker URL --db FILE|sqlite:FILE|postgres://... [--pg-schema S] [--share GROUP]
+                 [--prefix P] [--mqtt-version 5|4] [--client-id ID]
                  [--username U] [--ca FILE --cert FILE --key FILE] [--servername NAME] [--insecure]
                  [--log-level info]
-      store every device's predictions and status into SQLite until SIGINT/SIGTERM
+      store every device's predictions, events, health, explanations, samples and status into SQLite
+      or PostgreSQL, once per (device, sequence), until SIGINT/SIGTERM; processes started with the same
+      --share GROUP split the load through MQTT 5 shared subscriptions (give each its own --client-id)
       (the broker password is read from EDGECTL_MQTT_PASSWORD, never from the command line)
   edgectl serve --dir DIR [--port 8080] [--host 127.0.0.1] [--rate BYTES_PER_S] [--log-level info]
       serve the bundle folders under DIR read-only over HTTP (GET/HEAD, byte ranges) until SIGINT/SIGTERM
@@ -18,16 +21,23 @@ const USAGE = `Usage:
       write a new Ed25519 signing key pair, DIR/KEYID.key (mode 0600) and DIR/KEYID.pub, and print
       its fingerprint and the lines an agent config needs to trust it; never overwrites a key
   edgectl pack --model FILE.onnx --name N --version V --counter C --settings SETTINGS.yaml
-               --key KEYFILE [--key-id ID] --out DIR [--golden IMAGE]... [--url-base URL] [--expires-in 90d]
-               [--arch x64,arm64] [--task classification] [--min-agent-version V] [--tolerance T] [--notes TEXT]
+               --key KEYFILE [--key-id ID] --out DIR [--golden IMAGE]... [--reference DIR] [--url-base URL]
+               [--expires-in 90d] [--arch x64,arm64] [--task classification] [--min-agent-version V]
+               [--tolerance T] [--notes TEXT]
       check the model loads and fits SETTINGS (a models[] entry's input, preprocess, output, labels),
-      score the golden images with the agent's own code, and write DIR/model.onnx and the signed
-      DIR/manifest.json; --key-id defaults to the key file's name without .key
+      score the golden images with the agent's own code, measure the drift reference profile on the
+      images in --reference DIR, and write DIR/model.onnx and the signed DIR/manifest.json;
+      --key-id defaults to the key file's name without .key
+  edgectl profile --model FILE.onnx --settings SETTINGS.yaml --reference DIR --out PROFILE.json
+      the drift reference profile of a model that is not packed (an agent config's drift.referenceFile)
+  edgectl samples pull --db sqlite:FILE|postgres://... [--pg-schema S] --device D --out DIR [--after-id N]
+      the inputs device D captured for retraining (low confidence, drift alarms), from ingest's database
+      into DIR for labelling: one file per sample and samples.jsonl with each one's prediction sequence
   edgectl publish --bundle DIR --broker URL (--trust PUBFILE... | --key KEYFILE [--key-id ID])
                   [--via http|mqtt|both] [--url-base URL] [--replace] [broker options]
       verify a packed bundle and publish its signed manifest retained on <prefix>/models/NAME/VERSION/manifest;
       with --via mqtt|both also its artifacts as retained chunks (default: mqtt when the manifest has no URLs)
-  edgectl rollout start --model NAME@VERSION --target device:ID[,ID...]|site:ID [--target ...]
+  edgectl rollout start --model NAME@VERSION --target device:ID[,ID...]|site:ID|group:ID [--target ...]
                   --broker URL --key KEYFILE [--key-id ID] [--trust PUBFILE]... [--id ROLLOUT_ID]
                   [--waves 5%,25%,100%] [--halt-on-failure 20%] [--rollback-failed] [--wave-timeout 10m]
                   [--devices-from-status] [broker options]
@@ -37,7 +47,7 @@ const USAGE = `Usage:
       Exit 0 done, 1 halted, 3 stopped by a signal.
   edgectl rollout resume --id ROLLOUT_ID --broker URL --key KEYFILE [--key-id ID] [broker options]
   edgectl rollout status --id ROLLOUT_ID --broker URL [--json] [--trust PUBFILE | --key KEYFILE] [broker options]
-  edgectl rollback --target device:ID[,ID...]|site:ID --model NAME [--to VERSION] [--reason TEXT]
+  edgectl rollback --target device:ID[,ID...]|site:ID|group:ID --model NAME [--to VERSION] [--reason TEXT]
                   --broker URL --key KEYFILE [--key-id ID] [--trust PUBFILE]... [broker options]
       signed desired states sending the devices back to VERSION (default: the highest published below
       the version each device serves)
@@ -61,6 +71,8 @@ const COMMANDS: Record<string, Command> = {
   rollout: async (argv) => (await import('./rollout/rollout-command.js')).runRollout(argv),
   rollback: async (argv) => (await import('./rollout/rollback-command.js')).runRollback(argv),
   fleet: async (argv) => (await import('./fleet/fleet-command.js')).runFleet(argv),
+  profile: async (argv) => (await import('./bundle/profile-command.js')).runProfile(argv),
+  samples: async (argv) => (await import('./samples/pull.js')).runSamples(argv),
 };
 
 /** Entry point of the `edgectl` command; returns the process exit code. */
@@ -84,6 +96,8 @@ async function runIngest(argv: string[]): Promise<number> {
       options: {
         broker: { type: 'string' },
         db: { type: 'string' },
+        'pg-schema': { type: 'string' },
+        share: { type: 'string' },
         prefix: { type: 'string', default: DEFAULT_TOPIC_PREFIX },
         'mqtt-version': { type: 'string', default: '5' },
         'client-id': { type: 'string' },
@@ -101,7 +115,8 @@ async function runIngest(argv: string[]): Promise<number> {
   }
   if (!values.broker) return usageError('ingest: --broker URL is required');
   if (!/^(mqtts?|wss?|tcp|ssl):\/\/.+/.test(values.broker)) return usageError(`ingest: --broker must be an mqtt://, mqtts://, ws:// or wss:// URL, got "${values.broker}"`);
-  if (!values.db) return usageError('ingest: --db FILE is required');
+  if (!values.db) return usageError('ingest: --db sqlite:FILE or --db postgres://... is required');
+  if (values.share !== undefined && !/^[^/+#$]+$/.test(values.share)) return usageError(`ingest: --share must be one topic level without + # $, got "${values.share}"`);
   const version = values['mqtt-version'];
   if (version !== '5' && version !== '4') return usageError(`ingest: --mqtt-version must be 5 or 4, got "${version}"`);
   const level = values['log-level'];
@@ -116,6 +131,8 @@ async function runIngest(argv: string[]): Promise<number> {
     clientId: values['client-id'] ?? `edgectl-ingest-${hostname()}`,
     log,
   };
+  if (values['pg-schema'] !== undefined) options.pgSchema = values['pg-schema'];
+  if (values.share !== undefined) options.shareGroup = values.share;
   if (values.username !== undefined) options.username = values.username;
   const password = process.env.EDGECTL_MQTT_PASSWORD;
   if (password) options.password = password;
@@ -134,7 +151,7 @@ async function serve(options: IngestOptions, log: Logger): Promise<number> {
   try {
     ingest = new Ingest(options);
   } catch (err) {
-    console.error(`edgectl ingest: cannot open ${options.dbPath}: ${(err as Error).message}`);
+    console.error(`edgectl ingest: cannot open ${redactUrl(options.dbPath)}: ${(err as Error).message}`);
     return 1;
   }
   const stop = new AbortController();
@@ -145,7 +162,7 @@ async function serve(options: IngestOptions, log: Logger): Promise<number> {
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    log.info({ broker: options.brokerUrl, db: options.dbPath, prefix: options.topicPrefix }, 'ingest starting');
+    log.info({ broker: options.brokerUrl, db: redactUrl(options.dbPath), prefix: options.topicPrefix, share: options.shareGroup }, 'ingest starting');
     await ingest.start(stop.signal).catch((err: unknown) => {
       if (!stop.signal.aborted) throw err;
     });
@@ -160,6 +177,11 @@ async function serve(options: IngestOptions, log: Logger): Promise<number> {
     await ingest.stop();
     log.info({ ...ingest.stats }, 'ingest stopped');
   }
+}
+
+/** A database URL without its password, for logs. */
+function redactUrl(db: string): string {
+  return db.replace(/^(postgres(?:ql)?:\/\/[^:/@]+):[^@]*@/, '$1:[redacted]@');
 }
 
 function usageError(message: string): number {

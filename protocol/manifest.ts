@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { PreprocessSchema } from './preprocess.js';
+import { ReferenceProfileSchema } from './reference-profile.js';
 import { compareSemver, isSemver } from './semver.js';
 
 export { compareSemver } from './semver.js';
@@ -124,8 +125,8 @@ export const ModelManifest = z
     output: ManifestOutputSchema.prefault({}),
     labels: z.array(z.string().max(256)).max(100_000).optional(),
     artifacts: z.array(ArtifactSchema).min(1).max(16),
-    /** Reserved for drift detection: any JSON object, or null until a profile is packed. */
-    referenceProfile: z.record(z.string(), z.unknown()).nullable().default(null),
+    /** What normal inputs and outputs look like, for drift detection (`edgectl pack --reference`); null when none was packed. */
+    referenceProfile: ReferenceProfileSchema.nullable().default(null),
     goldens: z.array(GoldenSchema).max(MAX_GOLDENS).default([]),
     /** Reserved for explanations; known keys only. */
     explain: z

@@ -22,6 +22,17 @@ export const PredictionRecord = z.object({
   score: z.number(),
   topK: z.array(ScoredLabel),
   latencyMs: z.number().nonnegative(),
+  /** A regressor's output. */
+  value: z.number().optional(),
+  /** An anomaly detector's score (lower is more anomalous) and its verdict. */
+  anomalyScore: z.number().optional(),
+  anomaly: z.boolean().optional(),
+  /** What was not quite right about the input: `stale:TAG`, `imputed:TAG.fn`, `range:TAG`, ... */
+  flags: z.array(z.string()).optional(),
+  /** The part the input belongs to, read from the PLC. */
+  partId: z.string().optional(),
+  /** A sensor model's input row, `tag.fn` → value. */
+  features: z.record(z.string(), z.number()).optional(),
 });
 export type PredictionRecord = z.infer<typeof PredictionRecord>;
 

@@ -34,6 +34,8 @@ export const RolloutReport = z
   .strictObject({
   v: z.literal(1),
   device: z.string().regex(DEVICE_ID_PATTERN),
+  /** The device's group (its config's rollout.group), so central can aim a rollout at it. */
+  group: z.string().regex(DEVICE_ID_PATTERN).optional(),
   ts: z.number().int().nonnegative(),
   /** The models serving frames now. */
   serving: z.array(ModelRefSchema).max(64),

@@ -87,6 +87,67 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `);
   },
+  (db) => {
+    // The serving model's mean confidence seen during shadow: probation judges a collapse
+    // against it, also when it resumes after a restart.
+    db.exec('ALTER TABLE rollout_job ADD COLUMN baseline_confidence REAL');
+  },
+  (db) => {
+    // Quotas: `keep` is a prediction's eviction class (0 plain, 1 flagged, 2 explained),
+    // events get a `sent_at` so they are forwarded to central like predictions, and
+    // captured samples get their own table with their own budget.
+    db.exec(`
+      ALTER TABLE predictions ADD COLUMN keep INTEGER NOT NULL DEFAULT 0;
+      ALTER TABLE events ADD COLUMN sent_at INTEGER;
+      CREATE INDEX events_unsent ON events (id) WHERE sent_at IS NULL;
+      CREATE TABLE samples (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        ts INTEGER NOT NULL,
+        source TEXT NOT NULL,
+        frame_id TEXT NOT NULL,
+        seq INTEGER,
+        media_type TEXT NOT NULL,
+        bytes INTEGER NOT NULL,
+        data BLOB NOT NULL,
+        sent_at INTEGER
+      );
+    `);
+  },
+  (db) => {
+    // Drift: every judged window of every model, kept for the status page's charts and
+    // forwarded to central (sent_at) in the health stream.
+    db.exec(`
+      CREATE TABLE drift_windows (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER NOT NULL,
+        samples INTEGER NOT NULL,
+        level TEXT NOT NULL,
+        stats TEXT NOT NULL,
+        sent_at INTEGER
+      );
+      CREATE INDEX drift_windows_model ON drift_windows (model, ended_at);
+      CREATE INDEX drift_windows_unsent ON drift_windows (id) WHERE sent_at IS NULL;
+    `);
+  },
+  (db) => {
+    // Explanations, one per explained prediction, written after the prediction (they are
+    // computed at lower priority) and sent to central on their own topic. They go with
+    // their prediction when it is evicted or pruned.
+    db.exec(`
+      CREATE TABLE explanations (
+        seq INTEGER PRIMARY KEY REFERENCES predictions (seq) ON DELETE CASCADE,
+        ts INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        method TEXT NOT NULL,
+        body TEXT NOT NULL,
+        sent_at INTEGER
+      );
+      CREATE INDEX explanations_unsent ON explanations (seq) WHERE sent_at IS NULL;
+    `);
+  },
 ];
 
 export interface OpenDatabaseOptions {
@@ -109,6 +170,8 @@ export function openDatabase(opts: OpenDatabaseOptions): SqliteDatabase {
     db.pragma(`busy_timeout = ${Math.trunc(opts.busyTimeoutMs)}`);
     db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
+    // After a checkpoint, a WAL grown by a burst is cut back to this size instead of staying big.
+    db.pragma('journal_size_limit = 67108864');
     db.pragma('foreign_keys = ON');
     migrate(db, opts.migrations ?? MIGRATIONS);
     return db;

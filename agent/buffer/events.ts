@@ -33,6 +33,8 @@ export class EventLog implements EventSink {
   private readonly insert: Statement<[number, string, string, string | null, string, string | null]>;
   private readonly newest: Statement<[number], EventRow>;
   private readonly newestOfKind: Statement<[string, number], EventRow>;
+  private readonly unsentRows: Statement<[number], EventRow>;
+  private readonly markRange: Statement<[number, number, number]>;
 
   constructor(opts: EventLogOptions) {
     this.log = opts.log.child({ component: 'events' });
@@ -40,6 +42,8 @@ export class EventLog implements EventSink {
     this.insert = opts.db.prepare('INSERT INTO events (ts, level, kind, source, message, detail) VALUES (?, ?, ?, ?, ?, ?)');
     this.newest = opts.db.prepare('SELECT * FROM events ORDER BY id DESC LIMIT ?');
     this.newestOfKind = opts.db.prepare('SELECT * FROM events WHERE kind = ? ORDER BY id DESC LIMIT ?');
+    this.unsentRows = opts.db.prepare('SELECT id, ts, level, kind, source, message, detail FROM events WHERE sent_at IS NULL ORDER BY id LIMIT ?');
+    this.markRange = opts.db.prepare('UPDATE events SET sent_at = ? WHERE id BETWEEN ? AND ? AND sent_at IS NULL');
   }
 
   /**
@@ -53,6 +57,16 @@ export class EventLog implements EventSink {
     } catch (err) {
       this.log.error({ err, event }, 'could not record an event');
     }
+  }
+
+  /** The oldest events not yet forwarded to central, at most `limit`. */
+  unsent(limit: number): StoredEvent[] {
+    return this.unsentRows.all(limit).map(toEvent);
+  }
+
+  /** Records that central's broker acknowledged events firstId..lastId. */
+  markSent(firstId: number, lastId: number, at: number): number {
+    return this.markRange.run(at, firstId, lastId).changes;
   }
 
   /** The newest events first, optionally only of one kind. */

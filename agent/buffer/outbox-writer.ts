@@ -23,6 +23,14 @@ export interface OutboxWriterOptions {
   clock?: Clock;
   /** Called after every commit, e.g. to wake the sync; its errors are logged, never thrown. */
   onCommit?: (commit: OutboxCommit) => void;
+  /** The store's byte budget, consulted before every transaction. */
+  quota?: WriteQuota;
+}
+
+/** What the writer needs of StoreQuota. */
+export interface WriteQuota {
+  makeRoom(incomingBytes: number): boolean;
+  makeRoomAfterFull(): boolean;
 }
 
 interface Pending {
@@ -47,6 +55,8 @@ export class OutboxWriter implements Component {
   private lastCommitAt = Number.NEGATIVE_INFINITY;
   private readonly clock: Clock;
   private stopped = false;
+  /** Set while writes fail for lack of space; cleared (and reported) by the next commit. */
+  private full: string | undefined;
 
   constructor(private readonly opts: OutboxWriterOptions) {
     this.log = opts.log.child({ component: this.name });
@@ -90,12 +100,21 @@ export class OutboxWriter implements Component {
 
   private commit(batch: Pending[]): void {
     let seqs: number[];
+    const records = batch.map((p) => p.record);
     try {
-      seqs = this.opts.outbox.append(batch.map((p) => p.record));
+      this.opts.quota?.makeRoom(records.length * this.opts.outbox.recordBytesEstimate);
+      seqs = this.opts.outbox.append(records);
     } catch (err) {
-      this.fail(batch, err);
-      return;
+      // SQLITE_FULL: the quota's page cap or the filesystem. Evict harder once and retry;
+      // if the disk itself is full that frees pages inside the file, which SQLite reuses.
+      if (!isFull(err) || !this.opts.quota?.makeRoomAfterFull()) return this.fail(batch, err);
+      try {
+        seqs = this.opts.outbox.append(records);
+      } catch (again) {
+        return this.fail(batch, again);
+      }
     }
+    if (this.full !== undefined) this.recovered();
     batch.forEach((p, i) => p.resolve(seqs[i] ?? 0));
     const first = seqs[0];
     const last = seqs.at(-1);
@@ -120,6 +139,28 @@ export class OutboxWriter implements Component {
     });
     // Retryable: SQLITE_FULL and I/O errors go away when space or the disk comes back.
     const error = new AgentError('E_STORE_WRITE', message, { retryable: true, cause: err });
+    if (isFull(err) && this.full === undefined) {
+      // Raised once per episode; the agent keeps running and retries with every new frame.
+      this.full = message;
+      this.opts.events.record({ level: 'error', kind: 'store_full_alarm', source: this.name, message: `the store is full: ${errorMessage(err)}; new predictions are not stored until space returns`, detail: { sqliteCode: typeof code === 'string' ? code : undefined } });
+    }
     for (const p of batch) p.reject(error);
   }
+
+  private recovered(): void {
+    this.log.info('the store accepts writes again');
+    this.opts.events.record({ level: 'info', kind: 'store_recovered', source: this.name, message: `the store accepts writes again after: ${this.full ?? ''}` });
+    this.full = undefined;
+  }
+
+  /** Whether writes are failing for lack of space right now. */
+  get storeFull(): boolean {
+    return this.full !== undefined;
+  }
+}
+
+/** SQLITE_FULL, or the filesystem's ENOSPC surfacing through SQLite. */
+function isFull(err: unknown): boolean {
+  const code = (err as { code?: unknown }).code;
+  return code === 'SQLITE_FULL' || (typeof code === 'string' && code.startsWith('SQLITE_IOERR') && /space|full/i.test(errorMessage(err))) || /database or disk is full/i.test(errorMessage(err));
 }

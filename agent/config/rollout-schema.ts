@@ -32,6 +32,11 @@ export const RolloutSchema = z
     clockSkewMs: ms.default(300_000),
     download: z
       .strictObject({
+        /**
+         * `auto`: the manifest's URLs over HTTP, then the artifact's retained chunks on the broker
+         * if HTTP gives up or there are no URLs; `http` or `mqtt`: only that way.
+         */
+        via: z.enum(['auto', 'http', 'mqtt']).default('auto'),
         maxAttempts: z.number().int().min(1).max(100).default(5),
         connectTimeoutMs: ms.default(10_000),
         idleTimeoutMs: ms.default(30_000),

@@ -1,7 +1,9 @@
 import { z } from 'zod';
 import { PreprocessSchema, type PreprocessSpec } from '../../protocol/preprocess.js';
 import { DEFAULT_TOPIC_PREFIX, DEVICE_ID_PATTERN } from '../../protocol/topics.js';
+import { DriftSchema } from './drift-schema.js';
 import { RolloutSchema } from './rollout-schema.js';
+import { crossCheckSensors, OpcuaSchema, TabularModelSchema } from './sensor-schema.js';
 
 // One definition, shared with signed model manifests; re-exported so agent code keeps its imports.
 export { PreprocessSchema, type PreprocessSpec };
@@ -24,6 +26,37 @@ export const ClassifierOutputSchema = z.strictObject({
   topK: z.number().int().min(1).max(100).default(3),
 });
 
+/** Which predictions of a model get an explanation, and what it may cost. */
+export const ExplainSchema = z.strictObject({
+  /** Labels explained every time, e.g. `defect`, `reject`. */
+  classes: z.array(z.string().min(1)).default([]),
+  /** Every prediction while a drift or data alarm is active for the model. */
+  onAlarm: z.boolean().default(true),
+  /** Share of the other predictions explained, at random. */
+  sampleRate: z.number().min(0).max(1).default(0),
+  /** Occlusion grid: the image is covered cell by cell of grid × grid. */
+  grid: z.number().int().min(2).max(32).default(6),
+  /** Covered patches widen up to this many cells while no patch moves the score. */
+  maxPatch: z.number().int().min(1).max(8).default(4),
+  /** What covers a cell: the image's mean colour, or the image blurred. */
+  fill: z.enum(['mean', 'blur']).default('mean'),
+  /** Perturbed images per run when the model takes batches. */
+  batchSize: z.number().int().min(1).max(256).default(16),
+  /** Store a small PNG of the image with the map over it; `syncOverlay` also sends it to central. */
+  overlay: z.boolean().default(true),
+  syncOverlay: z.boolean().default(false),
+  /** Explanation work is capped at this share of the model's live inference time. */
+  cpuShare: z.number().min(0).max(1000).default(1),
+  /** Explanations waiting for an idle slot; beyond, a prediction is skipped and counted. */
+  queue: z.number().int().min(1).max(256).default(4),
+  /** Shapley values (sensor models): every coalition up to this many features, KernelSHAP with `samples` coalitions beyond. */
+  exactUpTo: z.number().int().min(1).max(14).default(10),
+  samples: z.number().int().min(16).max(100_000).default(1024),
+  /** Background rows for Shapley values when the model's manifest has no reference profile. */
+  background: z.array(z.array(z.number().finite()).min(1)).min(1).max(1000).optional(),
+});
+export type ExplainConfig = z.infer<typeof ExplainSchema>;
+
 export const ModelSchema = z
   .strictObject({
     name: id,
@@ -37,6 +70,9 @@ export const ModelSchema = z
     threads: z.number().int().min(1).max(64).default(1),
     preprocess: PreprocessSchema,
     output: ClassifierOutputSchema.prefault({}),
+    /** Explanations of this model's predictions; none when absent. */
+    explain: ExplainSchema.optional(),
+    drift: DriftSchema,
   })
   .refine((m) => !(m.labels && m.labelsFile), { message: 'give labels or labelsFile, not both', path: ['labelsFile'] });
 export type ModelConfig = z.infer<typeof ModelSchema>;
@@ -74,6 +110,8 @@ export const SyntheticSourceSchema = z.strictObject({
   seed: z.number().int().default(1),
   /** Stop after this many frames; 0 runs until stopped. */
   limit: z.number().int().nonnegative().default(0),
+  /** `triggered`: a frame only when an OPC-UA trigger (opcua.triggers) fires, e.g. a part-present edge. */
+  mode: z.enum(['free', 'triggered']).default('free'),
 });
 
 export const SourceSchema = z.discriminatedUnion('type', [FolderSourceSchema, SyntheticSourceSchema]);
@@ -88,6 +126,16 @@ export const BufferSchema = z.strictObject({
   /** ...and at most one commit (one fsync) per this many ms; an idle store commits at once. */
   lingerMs: ms.default(20),
   busyTimeoutMs: ms.default(5000),
+  /** Byte budgets, checked before writes; see the README's store-and-forward section for the eviction order. */
+  quota: z
+    .strictObject({
+      storeBytes: z.number().int().min(1024 * 1024).default(1024 * 1024 * 1024),
+      samplesBytes: z.number().int().nonnegative().default(256 * 1024 * 1024),
+      modelsBytes: z.number().int().nonnegative().default(2 * 1024 * 1024 * 1024),
+    })
+    .prefault({}),
+  /** Seconds between WAL checkpoints. */
+  checkpointS: z.number().int().positive().default(60),
 });
 
 export const TlsSchema = z.strictObject({
@@ -112,12 +160,45 @@ export const BrokerSchema = z.strictObject({
   batch: z
     .strictObject({
       maxCount: z.number().int().min(1).max(10_000).default(100),
+      /** Batches of the backlog after an outage: larger, since nobody waits on their latency. */
+      backlogMaxCount: z.number().int().min(1).max(10_000).default(500),
       maxBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(256 * 1024),
       lingerMs: ms.default(50),
     })
     .prefault({}),
   reconnect: z
     .strictObject({ minMs: positiveMs.default(500), maxMs: positiveMs.default(30_000) })
+    .prefault({}),
+  /** How long the broker keeps the session (subscriptions, queued messages) after a disconnect; MQTT 5. */
+  sessionExpiryS: z.number().int().nonnegative().default(3600),
+  /** Predictions batches awaiting their PUBACK at once. */
+  inflight: z.number().int().min(1).max(64).default(4),
+  /** Batches are gzip-compressed unless `none`. */
+  compression: z.enum(['gzip', 'none']).default('gzip'),
+  /** After an outage, the backlog drains at most this fast (predictions/s, 0 = no limit); live predictions go first. */
+  backlogRatePerS: z.number().int().nonnegative().default(250_000),
+  /** Every inbound message is refused above this size (the broker is told too, MQTT 5), and beyond this rate per topic filter. */
+  inbound: z
+    .strictObject({
+      maxBytes: z.number().int().min(1024).max(16 * 1024 * 1024).default(1024 * 1024),
+      ratePerS: z.number().int().positive().default(20),
+      burst: z.number().int().positive().default(50),
+    })
+    .prefault({}),
+  /** Seconds between health reports to central; the audit events go with them. */
+  telemetryS: z.number().int().positive().default(30),
+  /** `batches`: JSON prediction batches (edgectl ingest); `sparkplug`: Sparkplug B, for SCADA hosts such as Ignition. */
+  output: z.enum(['batches', 'sparkplug']).default('batches'),
+  sparkplug: z
+    .strictObject({
+      groupId: z.string().regex(/^[^/+#]+$/, 'one topic level').default('edge'),
+      /** Defaults to the device id. */
+      edgeNodeId: z.string().regex(/^[^/+#]+$/, 'one topic level').optional(),
+      /** Publish only while this primary host application reports itself online on spBv1.0/STATE/<id>. */
+      primaryHostId: z.string().regex(/^[^/+#]+$/, 'one topic level').optional(),
+      /** Seconds between Health/* metrics in NDATA. */
+      healthS: z.number().int().positive().default(10),
+    })
     .prefault({}),
 });
 export type BrokerConfig = z.infer<typeof BrokerSchema>;
@@ -187,9 +268,13 @@ export const ConfigSchema = z
     status: StatusSchema.prefault({}),
     shutdown: z.strictObject({ deadlineMs: positiveMs.default(10_000) }).prefault({}),
     rollout: RolloutSchema.prefault({}),
+    opcua: OpcuaSchema.prefault({}),
+    /** Tabular and anomaly models fed by OPC-UA feature windows. */
+    sensorModels: z.array(TabularModelSchema.extend({ explain: ExplainSchema.optional() })).default([]),
   })
   // Runs even when entries are malformed, so these problems are listed with all the others.
-  .superRefine((cfg, ctx) => crossCheck(cfg, ctx), { when: () => true });
+  .superRefine((cfg, ctx) => crossCheck(cfg, ctx), { when: () => true })
+  .superRefine((cfg, ctx) => crossCheckSensors(cfg as Record<string, unknown>, ctx), { when: () => true });
 
 /** Ids must be unique and routes must name existing models; tolerant of half-valid input. */
 function crossCheck(cfg: unknown, ctx: z.RefinementCtx): void {

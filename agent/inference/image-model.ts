@@ -1,6 +1,8 @@
+import { Tensor } from 'onnxruntime-node';
 import type { ModelConfig } from '../config/schema.js';
 import type { Classification, ImageModel } from '../pipeline/image-pipeline.js';
-import { ImagePreprocessor } from '../preprocess/image.js';
+import { ImagePreprocessor, type PreprocessedImage } from '../preprocess/image.js';
+import { inputStats } from '../drift/input-stats.js';
 import { Classifier, softmax } from './classifier.js';
 import { loadLabels } from './labels.js';
 import { ModelSession } from './model-session.js';
@@ -17,7 +19,9 @@ export class ImageClassifierModel implements ImageModel {
   static async load(config: ModelConfig, baseDir: string): Promise<ImageClassifierModel> {
     const labels = await loadLabels(config, baseDir);
     const session = await ModelSession.load(config, { baseDir });
-    return new ImageClassifierModel(session, new ImagePreprocessor(config.preprocess), new Classifier(config.output, labels));
+    const model = new ImageClassifierModel(session, new ImagePreprocessor(config.preprocess), new Classifier(config.output, labels));
+    model.measureInputs = config.drift.enabled;
+    return model;
   }
 
   get name(): string {
@@ -29,10 +33,16 @@ export class ImageClassifierModel implements ImageModel {
   }
 
   async classify(image: Buffer): Promise<Classification> {
-    const { tensor } = await this.preprocessor.toTensor(image);
-    const scores = await this.session.run(tensor);
-    return this.classifier.decode(scores);
+    const pre = await this.preprocessor.toTensor(image);
+    const scores = await this.session.run(pre.tensor);
+    const decoded = this.classifier.decode(scores);
+    if (!this.measureInputs) return decoded;
+    const { width, height } = this.preprocessor.spec;
+    return { ...decoded, inputs: inputStats(pre.pixels, width, height, this.preprocessor.channels, scores, decoded.softmaxApplied) };
   }
+
+  /** Whether answers carry input statistics for drift (the config's `drift.enabled`). */
+  measureInputs = false;
 
   /**
    * The full score vector for one image, in class order, after softmax where the model's
@@ -45,7 +55,64 @@ export class ImageClassifierModel implements ImageModel {
     return decoded.softmaxApplied ? softmax(scores) : scores;
   }
 
+  /** Whether several inputs go through the session in one run; undefined until first tried. */
+  batched: boolean | undefined;
+
+  /** Decodes and preprocesses one image into this model's input, as `classify` does. */
+  preprocess(image: Buffer): Promise<PreprocessedImage> {
+    return this.preprocessor.toTensor(image);
+  }
+
+  /** The preprocessing spec the model's input was made with. */
+  get inputLayout(): 'NCHW' | 'NHWC' {
+    return this.preprocessor.spec.layout;
+  }
+
+  /** The label of a class index (the index itself when the labels do not name it). */
+  labelOf(index: number): string {
+    return this.classifier.labelOf(index);
+  }
+
+  /**
+   * Score vectors (as `scoreVector` gives them) for several inputs of this model's shape
+   * through the same session: one run of a [N, …] batch when the model's batch dimension
+   * is free, else one run per input. The first call with two or more inputs finds out which.
+   */
+  async scoreInputs(inputs: readonly Tensor[]): Promise<Float32Array[]> {
+    if (inputs.length === 0) return [];
+    if (inputs.length > 1 && this.batched !== false) {
+      try {
+        const out = await this.session.run(stack(inputs));
+        this.batched = true;
+        const width = out.length / inputs.length;
+        return inputs.map((_, i) => this.probabilities(out.subarray(i * width, (i + 1) * width)));
+      } catch (err) {
+        // A fixed batch dimension of 1 refuses a batch: never try again for this session.
+        if (this.batched === true) throw err;
+        this.batched = false;
+      }
+    }
+    const out: Float32Array[] = [];
+    for (const input of inputs) out.push(this.probabilities(await this.session.run(input)));
+    return out;
+  }
+
+  private probabilities(scores: Float32Array): Float32Array {
+    const decoded = this.classifier.decode(scores, 1);
+    return decoded.softmaxApplied ? softmax(scores) : Float32Array.from(scores);
+  }
+
   release(): Promise<void> {
     return this.session.release();
   }
+}
+
+/** Inputs of one shape [1, …] stacked into [N, …]. */
+function stack(inputs: readonly Tensor[]): Tensor {
+  const first = inputs[0]!;
+  const size = first.size;
+  const data = first.data as Float32Array | Uint16Array | Uint8Array;
+  const out = new (data.constructor as { new (n: number): Float32Array | Uint16Array | Uint8Array })(size * inputs.length);
+  inputs.forEach((t, i) => out.set(t.data as Float32Array, i * size));
+  return new Tensor(first.type as 'float32', out as Float32Array, [inputs.length, ...first.dims.slice(1)]);
 }

@@ -5,6 +5,7 @@ import type { Tensor } from 'onnxruntime-node';
 import type { ModelConfig } from '../config/schema.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { halfToFloat32Array } from '../preprocess/float16.js';
+import { SessionLease } from './session-lease.js';
 
 export interface ModelSessionOptions {
   /** Relative model paths are resolved against this (normally the config file's folder). */
@@ -27,18 +28,14 @@ export class ModelSession {
   readonly outputName: string;
   /** The output's element type as onnxruntime reports it ('float16', 'float32', 'int64', ...). */
   readonly outputType: Tensor.Type;
-  private readonly session: InferenceSession;
+  private readonly lease: SessionLease;
   /** Only the chosen output: onnxruntime-node refuses to return non-tensor outputs (scikit-learn's maps) at all. */
   private readonly fetches: readonly string[];
-  private inFlight = 0;
-  private idle: (() => void) | undefined;
-  private released: Promise<void> | undefined;
-
   private constructor(config: ModelConfig, path: string, session: InferenceSession, input: string, output: TensorMetadata) {
     this.name = config.name;
     this.version = config.version;
     this.path = path;
-    this.session = session;
+    this.lease = new SessionLease(session, config.name);
     this.inputName = input;
     this.outputName = output.name;
     this.outputType = output.type;
@@ -88,27 +85,21 @@ export class ModelSession {
 
   /** Runs one input tensor; the chosen output as float32 (float16 and integer outputs converted). */
   async run(input: Tensor): Promise<Float32Array> {
-    if (this.released) throw new AgentError('E_MODEL_RELEASED', `model "${this.name}" has been released`);
-    this.inFlight++;
-    try {
-      const out = await this.session.run({ [this.inputName]: input }, this.fetches);
-      const value = out[this.outputName];
-      if (!value) throw new Error(`output "${this.outputName}" missing from the result`);
-      return toFloat32(value.type, value.data);
-    } catch (err) {
-      throw new AgentError('E_INFERENCE', `model "${this.name}" could not run: ${errorMessage(err)}`, { cause: err });
-    } finally {
-      if (--this.inFlight === 0) this.idle?.();
-    }
+    return this.lease.hold(async (session) => {
+      try {
+        const out = await session.run({ [this.inputName]: input }, this.fetches);
+        const value = out[this.outputName];
+        if (!value) throw new Error(`output "${this.outputName}" missing from the result`);
+        return toFloat32(value.type, value.data);
+      } catch (err) {
+        throw new AgentError('E_INFERENCE', `model "${this.name}" could not run: ${errorMessage(err)}`, { cause: err });
+      }
+    });
   }
 
   /** Frees the onnxruntime session once runs in flight are done. Safe to call twice. */
   release(): Promise<void> {
-    this.released ??= (async () => {
-      if (this.inFlight > 0) await new Promise<void>((done) => (this.idle = done));
-      await this.session.release();
-    })();
-    return this.released;
+    return this.lease.release();
   }
 }
 

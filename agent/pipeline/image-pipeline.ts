@@ -7,6 +7,7 @@ import type { EventSink } from '../events.js';
 import type { Frame } from '../frame.js';
 import type { Component } from '../lifecycle/component.js';
 import type { FrameQueue } from './frame-queue.js';
+import type { InputStats } from '../drift/input-stats.js';
 import { Slots } from './slots.js';
 
 /** What a model says about one image. */
@@ -14,6 +15,8 @@ export interface Classification {
   label: string;
   score: number;
   topK: ScoredLabel[];
+  /** What drift watches of the input and the answer, when the model measures it. */
+  inputs?: InputStats;
 }
 
 /** A loaded model the pipeline can ask; it throws AgentError `E_IMAGE_DECODE` for an image that cannot be decoded. */
@@ -26,6 +29,16 @@ export interface ImageModel {
 /** Where committed predictions go: resolves with the sequence number once the row is committed. */
 export interface PredictionSink {
   add(record: Omit<PredictionRecord, 'seq'>): Promise<number>;
+}
+
+/** One model's answer for one frame, for work that follows the prediction (explanations). */
+export interface ClassifiedFrame {
+  frame: Frame;
+  model: ImageModel;
+  result: Classification;
+  /** Resolves with the prediction's sequence number once committed. */
+  seq: Promise<number>;
+  inferenceMs: number;
 }
 
 export interface Route {
@@ -45,6 +58,10 @@ export interface ImagePipelineOptions {
   concurrency: number;
   /** Called with frame-arrival → commit latency in ms. */
   onLatency?: (ms: number) => void;
+  /** Called after each model's answer; must return at once. */
+  onClassified?: (c: ClassifiedFrame) => void;
+  /** Sees every answer with its frame and the commit of its prediction (drift, capture). */
+  onAnswer?: (model: ImageModel, result: Classification, frame: Frame, seq: Promise<number>) => void;
 }
 
 /**
@@ -72,6 +89,19 @@ export class ImagePipeline implements Component {
     await Promise.all(this.pumps);
     await this.slots.idle();
     await Promise.all(this.committing);
+  }
+
+  /**
+   * A slot for background work, given only while no frame is in flight or waiting; undefined
+   * otherwise. A frame arriving meanwhile takes another slot (with one slot, it waits for
+   * this one) and shares the CPU with one piece of background work at most. The caller must
+   * call the release it returns.
+   */
+  tryIdle(): (() => void) | undefined {
+    if (this.slots.inFlight > 0) return undefined;
+    if (this.opts.routes.some((r) => r.queue.size > 0)) return undefined;
+    void this.slots.acquire();
+    return () => this.slots.release();
   }
 
   private async pump(route: Route): Promise<void> {
@@ -104,7 +134,9 @@ export class ImagePipeline implements Component {
   private async classify(frame: Frame, models: ImageModel[]): Promise<Promise<number>[]> {
     const commits: Promise<number>[] = [];
     for (const model of models) {
+      const t0 = this.opts.clock.monotonic();
       const result = await model.classify(frame.data);
+      const inferenceMs = this.opts.clock.monotonic() - t0;
       const commit = this.opts.sink.add({
         ts: frame.ts,
         source: frame.source,
@@ -115,10 +147,13 @@ export class ImagePipeline implements Component {
         score: result.score,
         topK: result.topK,
         latencyMs: Math.max(0, Math.round((this.opts.clock.monotonic() - frame.arrivedAt) * 100) / 100),
+        ...(frame.partId === undefined ? {} : { partId: frame.partId }),
       });
       // Handled in settleAfterCommit; this keeps a failure while a later model runs from going unhandled.
       commit.catch(() => {});
       commits.push(commit);
+      this.opts.onClassified?.({ frame, model, result, seq: commit, inferenceMs });
+      this.opts.onAnswer?.(model, result, frame, commit);
     }
     return commits;
   }

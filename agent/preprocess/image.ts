@@ -24,6 +24,8 @@ export interface PreprocessedImage {
   /** The decoded image's own size, before resizing (as stored: EXIF orientation is not applied). */
   readonly width: number;
   readonly height: number;
+  /** The resized 8-bit pixels the tensor was made from (HWC), for input statistics. */
+  readonly pixels: Uint8Array;
 }
 
 type Pixels = Float32Array | Uint16Array | Uint8Array;
@@ -90,7 +92,7 @@ export class ImagePreprocessor {
     } catch (err) {
       throw new AgentError('E_IMAGE_DECODE', `image could not be decoded: ${errorMessage(err)}`, { cause: err });
     }
-    return { tensor: new Tensor(spec.dtype, this.convert(pixels), this.dims), width, height };
+    return { tensor: new Tensor(spec.dtype, this.convert(pixels), this.dims), width, height, pixels };
   }
 
   /** Interleaved (HWC) 8-bit pixels -> the spec's layout, channel order and dtype. */

@@ -3,8 +3,8 @@ import { checkDesiredCounter } from '../../protocol/replay.js';
 import { openSigned } from '../../protocol/signed-message.js';
 import type { TrustStore } from '../../protocol/signing.js';
 import { desiredStateTopic } from '../../protocol/topics.js';
-import type { Clock } from '../clock.js';
 import type { RolloutStore } from './rollout-store.js';
+import type { TimeFloor } from './time-floor.js';
 
 /** A message refused, with the stable code and the sentence for the audit trail. */
 export interface Refusal {
@@ -20,7 +20,7 @@ export class DesiredWatch {
   private readonly byTarget = new Map<string, DesiredState>();
 
   constructor(
-    private readonly opts: { prefix: string; placement: DevicePlacement; trust: TrustStore; store: RolloutStore; clock: Clock },
+    private readonly opts: { prefix: string; placement: DevicePlacement; trust: TrustStore; store: RolloutStore; clock: TimeFloor },
   ) {}
 
   /** Takes one retained message; returns a refusal, or undefined when accepted (or cleared). */
@@ -40,11 +40,13 @@ export class DesiredWatch {
     const key = `desired:${d.target.kind}:${d.target.id}`;
     const replay = checkDesiredCounter(d, this.opts.store.highest(key)?.counter);
     if (!replay.ok) return { code: replay.code, reason: replay.reason };
+    // Judged before this message may raise the floor: its own issuedAt proves nothing about it.
     if (d.expiresAt !== undefined && Date.parse(d.expiresAt) < this.opts.clock.now()) {
       return { code: 'E_DESIRED_EXPIRED', reason: `desired state ${d.counter} for ${d.target.kind} "${d.target.id}" expired at ${d.expiresAt}` };
     }
     this.opts.store.accept(key, d.counter);
     this.byTarget.set(key, d);
+    this.opts.clock.raise(Date.parse(d.issuedAt));
     return undefined;
   }
 

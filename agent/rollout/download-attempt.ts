@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { pipeline } from 'node:stream/promises';
-import got, { type Request, type Response } from 'got';
+import type { Request, Response } from 'got';
 import type { Logger } from 'pino';
 import { DOWNLOAD_CODES, DownloadFailure, safeUrl } from './download-errors.js';
 import type { ArtifactIdentity, PartialDownload } from './download-partial.js';
@@ -47,6 +47,8 @@ export async function fetchRemainder(opts: AttemptOptions): Promise<AttemptResul
   headers['accept-encoding'] = 'identity';
   if (size > 0) headers.range = `bytes=${size}-`;
 
+  // Loaded on the first download: got is about 20 MB of an idle agent's memory otherwise.
+  const { default: got } = await import('got');
   const request = got.stream(url, {
     headers,
     retry: { limit: 0 }, // ours resume from disk; got's would start over

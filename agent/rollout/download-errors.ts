@@ -1,4 +1,3 @@
-import { RequestError } from 'got';
 import { AgentError } from '../errors.js';
 
 /**
@@ -47,6 +46,14 @@ const CONNECT_CODES = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTU
 const DISK_FULL_CODES = new Set(['ENOSPC', 'EDQUOT']);
 const STALL_EVENTS = new Set(['socket', 'read', 'response', 'request']);
 
+/**
+ * Whether got threw this (its RequestError or a subclass). Told by shape, not `instanceof`,
+ * so that got is loaded only when a download starts.
+ */
+function isGotError(err: unknown): boolean {
+  return err instanceof Error && 'options' in err && 'timings' in err && typeof (err as { code?: unknown }).code === 'string';
+}
+
 function isTlsCode(code: string): boolean {
   return code.startsWith('ERR_TLS') || code.startsWith('ERR_SSL') || /CERT|UNABLE_TO|SELF_SIGNED|DEPTH_ZERO/.test(code);
 }
@@ -69,7 +76,7 @@ export function toDownloadFailure(err: unknown, url: string, signal?: AbortSigna
   const code = typeof (err as { code?: unknown })?.code === 'string' ? (err as { code: string }).code : '';
   const message = err instanceof Error ? err.message : String(err);
 
-  if (err instanceof RequestError) {
+  if (isGotError(err)) {
     if (code === 'ERR_ABORTED') return new DownloadFailure(DOWNLOAD_CODES.aborted, `download from ${where} aborted`, 'stop', { retryable: true, cause: err });
     if (code === 'ETIMEDOUT') {
       const event = (err as { event?: string }).event ?? '';

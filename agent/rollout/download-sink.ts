@@ -74,7 +74,7 @@ export class ArtifactSink extends Writable {
 }
 
 /** `write` may write less than asked; a partial file with a hole in it would never verify. */
-async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
+export async function writeAll(fh: FileHandle, chunk: Buffer): Promise<void> {
   let offset = 0;
   while (offset < chunk.length) {
     const { bytesWritten } = await fh.write(chunk, offset, chunk.length - offset);

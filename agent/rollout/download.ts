@@ -97,7 +97,7 @@ export async function downloadArtifact(opts: DownloadOptions): Promise<DownloadR
         headers: opts.headers ?? {},
         tls,
         signal: opts.signal,
-        onBytes: (bytes) => report(opts.onProgress, { bytes, total: artifact.bytes, url }, log),
+        onBytes: (bytes) => reportProgress(opts.onProgress, { bytes, total: artifact.bytes, url }, log),
         log,
       });
       await partial.promote();
@@ -142,7 +142,7 @@ function abortedError(): DownloadFailure {
 }
 
 /** A progress listener's mistake must not break the download. */
-function report(listener: DownloadOptions['onProgress'], progress: DownloadProgress, log: Logger): void {
+export function reportProgress(listener: DownloadOptions['onProgress'], progress: DownloadProgress, log: Logger): void {
   if (!listener) return;
   try {
     listener(progress);

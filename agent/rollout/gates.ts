@@ -82,6 +82,7 @@ export interface ProbationLimits {
 export class ProbationGate {
   private answers = 0;
   private errors = 0;
+  private slow = 0;
   private confidence = 0;
   private readonly latencies: number[] = [];
   private lastError = '';
@@ -102,8 +103,14 @@ export class ProbationGate {
     } else {
       this.confidence += outcome.score;
       this.latencies.push(ms);
+      if (this.limits.latencyP99Ms !== undefined && ms > this.limits.latencyP99Ms) this.slow++;
     }
     this.answers++;
+    // Fail early once more answers are over budget than the window's p99 allows: a slow
+    // model holds the line up for every frame it stays.
+    if (this.slow > this.limits.count * 0.01) {
+      return this.settle({ ok: false, reason: `too slow: ${this.slow} of ${this.answers} inferences over the p99 budget of ${this.limits.latencyP99Ms} ms (slowest ${Math.max(...this.latencies).toFixed(1)} ms)` });
+    }
     // Fail early once the error budget for the whole window is spent.
     if (this.errors > this.limits.maxErrorRate * this.limits.count) {
       return this.settle({ ok: false, reason: `${this.errors} of ${this.answers} inferences failed (${this.lastError}); at most ${(this.limits.maxErrorRate * 100).toFixed(1)}% allowed` });

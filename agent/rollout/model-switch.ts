@@ -3,17 +3,21 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { type ModelManifest, modelArtifact } from '../../protocol/manifest.js';
+import { type Artifact, type ModelManifest, modelArtifact } from '../../protocol/manifest.js';
 import type { Clock } from '../clock.js';
+import type { EventSink } from '../events.js';
 import type { RolloutConfig } from '../config/rollout-schema.js';
 import type { ModelConfig } from '../config/schema.js';
 import { AgentError, errorMessage } from '../errors.js';
+import { failpoint } from '../failpoint.js';
 import { ImageClassifierModel } from '../inference/image-model.js';
 import type { ReleasableModel, ServingModel } from '../inference/serving-model.js';
-import { downloadArtifact } from './download.js';
+import { downloadArtifact, type DownloadProgress } from './download.js';
+import { type ChunkChannel, downloadArtifactOverMqtt } from './download-mqtt.js';
 import { ProbationGate, ShadowGate, type Verdict } from './gates.js';
 import type { RolloutReporter } from './reporter.js';
 import type { RolloutJob, RolloutStore } from './rollout-store.js';
+import { ensureModelsQuota } from './models-quota.js';
 import { smokeTest } from './smoke-test.js';
 
 export interface ModelSwitchOptions {
@@ -22,6 +26,10 @@ export interface ModelSwitchOptions {
   /** The serving slots by model name, and the agent config's entry for each (threads, input). */
   slots: ReadonlyMap<string, { serving: ServingModel; config: ModelConfig }>;
   reporter: RolloutReporter;
+  /** The broker's retained artifact chunks, for `download.via` mqtt and auto. */
+  chunks?: { channel: ChunkChannel; topicPrefix: string };
+  modelsQuotaBytes?: number;
+  events?: EventSink;
   clock: Clock;
   log: Logger;
 }
@@ -64,6 +72,7 @@ export class ModelSwitch {
         this.step(job, 'switch');
         reporter.transition('switching', report);
         previous = slot.serving.swap(candidate);
+        failpoint('rollout:swapped');
         try {
           store.switchTo(job.name, job.counter, previousCounter === job.counter ? null : previousCounter, this.opts.clock.now());
         } catch (err) {
@@ -71,13 +80,16 @@ export class ModelSwitch {
           slot.serving.swap(previous);
           throw err;
         }
+        failpoint('rollout:probation');
       }
       reporter.transition('probation', report);
-      const verdict = await this.probation(slot.serving, manifest, signal);
+      const verdict = await this.probation(slot.serving, manifest, job.baselineConfidence ?? 0, signal);
+      failpoint('rollout:judged');
       if (signal.aborted) return 'aborted';
       const at = this.opts.clock.now();
       if (verdict.ok) {
         store.commit(job.name, at);
+        failpoint('rollout:committed');
         reporter.transition('committed', { ...report, reason: verdict.summary });
         await previous?.release();
         await this.prune(job.name);
@@ -112,21 +124,10 @@ export class ModelSwitch {
 
     this.step(job, 'download');
     if (!(await hasVerifiedFile(path, artifact.bytes, artifact.sha256))) {
+      // The bundle on disk is the artifact and the manifest beside it.
+      await this.makeRoom(job, artifact.bytes + Buffer.byteLength(job.manifest));
       reporter.transition('downloading', report);
-      if (artifact.urls.length === 0) throw new AgentError('E_NO_ARTIFACT_URL', `the manifest of ${job.name} ${job.version} names no URL for ${artifact.path}`);
-      await downloadArtifact({
-        urls: artifact.urls,
-        sha256: artifact.sha256,
-        bytes: artifact.bytes,
-        dest: path,
-        maxAttempts: config.download.maxAttempts,
-        backoff: config.download.backoff,
-        timeoutMs: { connect: config.download.connectTimeoutMs, idle: config.download.idleTimeoutMs },
-        minFreeBytes: config.download.minFreeBytes,
-        signal,
-        onProgress: (p) => reporter.progress(p.bytes, p.total),
-        log: this.opts.log,
-      });
+      await this.fetch(artifact, path, job, signal);
     }
     if (signal.aborted) return undefined;
 
@@ -152,7 +153,8 @@ export class ModelSwitch {
       slot.serving.startShadow(candidate, gate);
       const shadow = await within(gate.verdict(), config.shadow.timeoutMs, signal, `shadow did not see ${config.shadow.count} live inputs in ${config.shadow.timeoutMs} ms`);
       slot.serving.endShadow();
-      this.baseline = gate.baselineConfidence;
+      job.baselineConfidence = gate.baselineConfidence;
+      this.opts.store.setBaseline(gate.baselineConfidence);
       if (signal.aborted) {
         await candidate.release();
         return undefined;
@@ -166,12 +168,42 @@ export class ModelSwitch {
     }
   }
 
-  /** Mean confidence of the serving model during shadow; probation compares against it. */
-  private baseline = 0;
+  /** Room within the models quota for this download, keeping every bundle that serves or is a fallback. */
+  private async makeRoom(job: RolloutJob, bytes: number): Promise<void> {
+    const { modelsQuotaBytes, events, store, config, slots, log } = this.opts;
+    if (modelsQuotaBytes === undefined || !events) return;
+    const keep = new Set<string>([`${job.name}:${job.counter}`]);
+    for (const record of store.allServing()) {
+      keep.add(`${record.name}:${record.counter}`);
+      if (record.previousCounter !== null) keep.add(`${record.name}:${record.previousCounter}`);
+    }
+    await ensureModelsQuota({ root: config.dir, quotaBytes: modelsQuotaBytes, needBytes: bytes, keep, store, names: [...slots.keys()], events, log });
+  }
 
-  private async probation(serving: ServingModel, manifest: ModelManifest, signal: AbortSignal): Promise<Verdict> {
+  /** Over HTTP from the manifest's URLs, or from the artifact's retained chunks on the broker (`download.via`). */
+  private async fetch(artifact: Artifact, dest: string, job: RolloutJob, signal: AbortSignal): Promise<void> {
+    const { config, reporter, chunks, log } = this.opts;
+    const d = config.download;
+    const common = { sha256: artifact.sha256, bytes: artifact.bytes, dest, maxAttempts: d.maxAttempts, backoff: d.backoff, minFreeBytes: d.minFreeBytes, signal, log, onProgress: (p: DownloadProgress) => reporter.progress(p.bytes, p.total) };
+    const overMqtt = () => {
+      if (!chunks) throw new AgentError('E_NO_ARTIFACT_URL', `the manifest of ${job.name} ${job.version} names no URL for ${artifact.path} and this agent has no broker to take chunks from`);
+      return downloadArtifactOverMqtt({ ...common, ...chunks, idleTimeoutMs: d.idleTimeoutMs });
+    };
+    if (d.via === 'mqtt' || (d.via === 'auto' && artifact.urls.length === 0)) return void (await overMqtt());
+    if (artifact.urls.length === 0) throw new AgentError('E_NO_ARTIFACT_URL', `the manifest of ${job.name} ${job.version} names no URL for ${artifact.path} (rollout.download.via is http)`);
+    try {
+      await downloadArtifact({ ...common, urls: artifact.urls, timeoutMs: { connect: d.connectTimeoutMs, idle: d.idleTimeoutMs } });
+    } catch (err) {
+      if (d.via === 'http' || signal.aborted || !chunks || (err as AgentError).code === 'E_DISK_SPACE') throw err;
+      log.warn({ err }, `HTTP download of ${artifact.path} gave up; trying its chunks on the broker`);
+      await overMqtt();
+    }
+  }
+
+  /** Judged against the serving model's confidence during shadow (none when shadow was skipped). */
+  private async probation(serving: ServingModel, manifest: ModelManifest, baseline: number, signal: AbortSignal): Promise<Verdict> {
     const p = this.opts.config.probation;
-    const gate = new ProbationGate({ count: p.count, maxErrorRate: p.maxErrorRate, minMeanConfidence: this.baseline * p.minConfidenceRatio, latencyP99Ms: this.latencyBudget(manifest) });
+    const gate = new ProbationGate({ count: p.count, maxErrorRate: p.maxErrorRate, minMeanConfidence: baseline * p.minConfidenceRatio, latencyP99Ms: this.latencyBudget(manifest) });
     serving.watch((outcome, ms) => gate.record(outcome, ms));
     try {
       return await within(gate.verdict(), p.timeoutMs, signal, `probation did not see ${p.count} predictions in ${p.timeoutMs} ms`);
@@ -187,6 +219,7 @@ export class ModelSwitch {
   private step(job: RolloutJob, step: RolloutJob['step']): void {
     job.step = step;
     this.opts.store.setStep(step, this.opts.clock.now());
+    failpoint(`rollout:${step}`);
   }
 
   private fail(job: RolloutJob, report: object, reason: string): SwitchOutcome {

@@ -29,11 +29,11 @@ export class RolloutReporter {
   private readonly topic: string;
 
   constructor(
-    private readonly opts: { deviceId: string; topicPrefix: string; channel: ReportChannel; events: EventSink; clock: Clock; log: Logger; serving: () => ModelRef[] },
+    private readonly opts: { deviceId: string; group?: string | undefined; topicPrefix: string; channel: ReportChannel; events: EventSink; clock: Clock; log: Logger; serving: () => ModelRef[] },
   ) {
     this.topic = deviceTopics(opts.topicPrefix, opts.deviceId).rollout;
     const at = opts.clock.now();
-    this.report = { v: 1, device: opts.deviceId, ts: at, serving: opts.serving(), state: 'idle', lastTransition: { from: 'idle', to: 'idle', at } };
+    this.report = { v: 1, device: opts.deviceId, ...this.groupField(), ts: at, serving: opts.serving(), state: 'idle', lastTransition: { from: 'idle', to: 'idle', at } };
     opts.channel.onSession(() => this.publish());
   }
 
@@ -52,6 +52,7 @@ export class RolloutReporter {
     this.report = {
       v: 1,
       device: this.opts.deviceId,
+      ...this.groupField(),
       ts: at,
       serving: this.opts.serving(),
       state: to,
@@ -71,9 +72,25 @@ export class RolloutReporter {
     this.publish();
   }
 
-  /** Updates download progress in the report without an event per chunk. */
+  /** Takes up the report where it stood before a restart: no transition, so no event; published. */
+  restore(state: RolloutState, from: RolloutState, at: number, detail: TransitionDetail): void {
+    this.report = { v: 1, device: this.opts.deviceId, ...this.groupField(), ts: this.opts.clock.now(), serving: this.opts.serving(), state, lastTransition: { from, to: state, at }, ...defined(detail) };
+    this.publish();
+  }
+
+  /**
+   * Updates download progress in the report without an event per chunk, and publishes it
+   * each time it passes another tenth, so central sees a long download move.
+   */
   progress(bytes: number, total: number): void {
+    const before = this.report.progress;
+    const tenth = (b: number) => Math.floor((b * 10) / total);
     this.report = { ...this.report, ts: this.opts.clock.now(), progress: { bytes: Math.min(bytes, total), total } };
+    if (!before || before.total !== total || tenth(bytes) > tenth(before.bytes)) this.publish();
+  }
+
+  private groupField(): { group?: string } {
+    return this.opts.group === undefined ? {} : { group: this.opts.group };
   }
 
   publish(): void {

@@ -1,8 +1,22 @@
+import { z } from 'zod';
+import { ModelRefSchema } from '../../protocol/desired-state.js';
+import { RolloutStateSchema } from '../../protocol/rollout-state.js';
 import type { SqliteDatabase } from '../buffer/database.js';
 
 /** The steps of a model switch, in order; each is persisted before it runs. */
 export const ROLLOUT_STEPS = ['download', 'verify', 'load', 'smoke-test', 'shadow', 'switch', 'probation'] as const;
 export type RolloutStep = (typeof ROLLOUT_STEPS)[number];
+
+/** A transition as the reporter recorded it in the events table. */
+const RecordedTransition = z.object({
+  from: RolloutStateSchema,
+  to: RolloutStateSchema,
+  candidate: ModelRefSchema.optional(),
+  reason: z.string().optional(),
+  desiredCounter: z.number().int().positive().optional(),
+  rolloutId: z.string().optional(),
+});
+export type RecordedTransition = z.infer<typeof RecordedTransition> & { at: number };
 
 /** A model bundle on disk. */
 export interface ModelInstall {
@@ -36,6 +50,8 @@ export interface RolloutJob {
   rolloutId: string | null;
   startedAt: number;
   stepAt: number;
+  /** The serving model's mean confidence during shadow, once shadow has run. */
+  baselineConfidence: number | null;
 }
 
 /**
@@ -58,10 +74,11 @@ export class RolloutStore {
       rolloutId: row.rollout_id as string | null,
       startedAt: row.started_at as number,
       stepAt: row.step_at as number,
+      baselineConfidence: (row.baseline_confidence as number | null) ?? null,
     };
   }
 
-  startJob(job: Omit<RolloutJob, 'step' | 'stepAt'>): void {
+  startJob(job: Omit<RolloutJob, 'step' | 'stepAt' | 'baselineConfidence'>): void {
     this.db
       .prepare(
         `INSERT OR REPLACE INTO rollout_job (id, name, counter, version, step, manifest, desired_counter, rollout_id, started_at, step_at)
@@ -72,6 +89,10 @@ export class RolloutStore {
 
   setStep(step: RolloutStep, at: number): void {
     this.db.prepare('UPDATE rollout_job SET step = ?, step_at = ? WHERE id = 1').run(step, at);
+  }
+
+  setBaseline(confidence: number): void {
+    this.db.prepare('UPDATE rollout_job SET baseline_confidence = ? WHERE id = 1').run(confidence);
   }
 
   endJob(): void {
@@ -142,6 +163,18 @@ export class RolloutStore {
 
   markFailed(name: string, counter: number, reason: string, at: number): void {
     this.db.prepare('INSERT OR REPLACE INTO failed_models (name, counter, reason, at) VALUES (?, ?, ?, ?)').run(name, counter, reason, at);
+  }
+
+  /** The newest rollout transition in the audit trail; undefined when there is none or it cannot be read. */
+  lastTransition(): RecordedTransition | undefined {
+    const row = this.db.prepare("SELECT ts, detail FROM events WHERE kind LIKE 'rollout\\_%' ESCAPE '\\' ORDER BY id DESC LIMIT 1").get() as { ts: number; detail: string | null } | undefined;
+    if (!row?.detail) return undefined;
+    try {
+      const parsed = RecordedTransition.safeParse(JSON.parse(row.detail));
+      return parsed.success ? { ...parsed.data, at: row.ts } : undefined;
+    } catch {
+      return undefined;
+    }
   }
 
   failure(name: string, counter: number): string | undefined {

@@ -3,6 +3,7 @@ import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { DesiredState, DevicePlacement, ModelRef } from '../../protocol/desired-state.js';
 import { checkCompatibility, checkManifestTime, MANIFEST_MAX_BYTES, ModelManifest, modelArtifact } from '../../protocol/manifest.js';
+import type { ReferenceProfile } from '../../protocol/reference-profile.js';
 import { checkManifestCounter } from '../../protocol/replay.js';
 import { openSigned } from '../../protocol/signed-message.js';
 import { type TrustStore, trustStoreFrom } from '../../protocol/signing.js';
@@ -22,6 +23,7 @@ import { DesiredWatch, type Refusal } from './desired-watch.js';
 import { modelConfigOf, ModelSwitch } from './model-switch.js';
 import { type ReportChannel, RolloutReporter } from './reporter.js';
 import { RolloutStore } from './rollout-store.js';
+import { TimeFloor } from './time-floor.js';
 
 /** What rollout needs of the MQTT sync. */
 export interface RolloutChannel extends ReportChannel {
@@ -36,6 +38,8 @@ export interface RolloutOptions {
   db: SqliteDatabase;
   slots: ReadonlyMap<string, { serving: ServingModel; config: ModelConfig }>;
   channel: RolloutChannel;
+  /** `buffer.quota.modelsBytes`: the bundles on disk and the next download stay within it. */
+  modelsQuotaBytes?: number;
   events: EventSink;
   clock: Clock;
   log: Logger;
@@ -60,14 +64,18 @@ export class Rollout implements Component {
   private timer: NodeJS.Timeout | undefined;
   private dirty = false;
   private wanted: { topic: string; ref: ModelRef; desired: DesiredState } | undefined;
+  /** The clock validity times are checked against; see TimeFloor. */
+  private readonly validity: TimeFloor;
   /** Models kept loaded to go back to while a new one is on probation. */
   private readonly fallbacks = new Map<string, ReleasableModel>();
 
   constructor(private readonly opts: RolloutOptions) {
     this.log = opts.log.child({ component: this.name });
     this.store = new RolloutStore(opts.db);
+    this.validity = new TimeFloor(opts.clock);
     this.reporter = new RolloutReporter({
       deviceId: opts.placement.id,
+      group: opts.placement.group,
       topicPrefix: opts.topicPrefix,
       channel: opts.channel,
       events: opts.events,
@@ -89,11 +97,22 @@ export class Rollout implements Component {
   async start(): Promise<void> {
     if (!this.opts.config.enabled) return;
     this.trust = loadTrust(this.opts.config);
-    this.desired = new DesiredWatch({ prefix: this.opts.topicPrefix, placement: this.opts.placement, trust: this.trust, store: this.store, clock: this.opts.clock });
-    this.switcher = new ModelSwitch({ store: this.store, config: this.opts.config, slots: this.opts.slots, reporter: this.reporter, clock: this.opts.clock, log: this.log });
+    this.desired = new DesiredWatch({ prefix: this.opts.topicPrefix, placement: this.opts.placement, trust: this.trust, store: this.store, clock: this.validity });
+    this.switcher = new ModelSwitch({
+      store: this.store,
+      config: this.opts.config,
+      slots: this.opts.slots,
+      reporter: this.reporter,
+      chunks: { channel: this.opts.channel, topicPrefix: this.opts.topicPrefix },
+      ...(this.opts.modelsQuotaBytes === undefined ? {} : { modelsQuotaBytes: this.opts.modelsQuotaBytes }),
+      events: this.opts.events,
+      clock: this.opts.clock,
+      log: this.log,
+    });
     await this.restoreServing();
     const job = this.store.job();
     if (job) this.resume(job);
+    else this.restoreReport();
     for (const topic of desiredStateTopicsOf(this.opts.topicPrefix, this.opts.placement)) this.opts.channel.subscribe(topic, (t, p) => this.onDesired(t, p));
   }
 
@@ -125,6 +144,12 @@ export class Rollout implements Component {
     return { model: record.name, from, to: previous.version };
   }
 
+  /** The reference profile a model version was packed with, when it came as a bundle. */
+  bundleProfile(name: string, version: string): ReferenceProfile | undefined {
+    const install = this.store.installs(name).find((i) => i.version === version);
+    return install ? (manifestOf(install.manifest).referenceProfile ?? undefined) : undefined;
+  }
+
   /** Puts back what SQLite says serves: committed bundles, and a bundle on probation with its fallback. */
   private async restoreServing(): Promise<void> {
     for (const record of this.store.allServing()) {
@@ -145,6 +170,28 @@ export class Rollout implements Component {
         this.store.restore(record.name, null, { counter: record.counter, reason }, this.opts.clock.now());
         this.reporter.transition('rolled-back', { reason });
       }
+    }
+  }
+
+  /**
+   * With no switch to resume, the report says what the last one ended in. A kill between
+   * the SQLite commit and its event leaves a last event short of the end: the tables, which
+   * were written first, say how it ended.
+   */
+  private restoreReport(): void {
+    const last = this.store.lastTransition();
+    if (!last) return;
+    const { candidate, reason, desiredCounter, rolloutId } = last;
+    if (['committed', 'rolled-back', 'failed', 'idle'].includes(last.to) || !candidate) {
+      return this.reporter.restore(last.to, last.from, last.at, { candidate, reason, desiredCounter, rolloutId });
+    }
+    const record = this.store.serving(candidate.name);
+    const failure = this.store.failure(candidate.name, candidate.counter);
+    const switched = last.to === 'switching' || last.to === 'probation';
+    if (record?.counter === candidate.counter && record.state === 'committed') {
+      this.reporter.restore('committed', last.to, record.since, { candidate, reason: 'probation passed; committed just before the agent stopped', desiredCounter, rolloutId });
+    } else if (failure !== undefined) {
+      this.reporter.restore(switched ? 'rolled-back' : 'failed', last.to, last.at, { candidate, reason: failure, desiredCounter, rolloutId });
     }
   }
 
@@ -220,7 +267,7 @@ export class Rollout implements Component {
     }
     const checks = [
       checkManifestCounter(m, this.store.highest(`model:${m.name}`), desired),
-      checkManifestTime(m, this.opts.clock.now(), { skewMs: this.opts.config.clockSkewMs }),
+      checkManifestTime(m, this.validity.now(), { skewMs: this.opts.config.clockSkewMs }),
       checkCompatibility(m, { agentVersion: AGENT_VERSION, arch: process.arch }),
     ];
     for (const check of checks) if (!check.ok) return refused(check);

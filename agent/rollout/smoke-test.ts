@@ -4,8 +4,9 @@ import { errorMessage } from '../errors.js';
 import type { ImageClassifierModel } from '../inference/image-model.js';
 import { percentile, type Verdict } from './gates.js';
 
-/** Golden runs timed per sample after one warm-up run, which pays for lazy allocations. */
+/** One warm-up round pays for lazy allocations; then each golden is timed this many times. */
 const WARM_UP = 1;
+const TIMED_ROUNDS = 3;
 
 /**
  * The smoke test before a candidate meets live data: every golden sample must give its
@@ -14,14 +15,16 @@ const WARM_UP = 1;
  */
 export async function smokeTest(model: ImageClassifierModel, manifest: ModelManifest, latencyBudgetMs: number | undefined): Promise<Verdict> {
   const inputs = manifest.goldens.length > 0 ? manifest.goldens : [await blankGolden(manifest)];
-  const times: number[] = [];
+  // The fastest of a golden's timed runs is what the model costs; a gateway busy for a
+  // moment must not fail a good model (probation judges the real p99 on live frames).
+  const times = inputs.map(() => Infinity);
   try {
-    for (let round = 0; round <= WARM_UP; round++) {
+    for (let round = 0; round < WARM_UP + TIMED_ROUNDS; round++) {
       for (const [i, golden] of inputs.entries()) {
         if (golden.input.kind !== 'image') return { ok: false, reason: `golden ${i}: ${golden.input.kind} goldens are not supported by this agent's image pipeline` };
         const t0 = performance.now();
         const scores = await model.scoreVector(Buffer.from(golden.input.data, 'base64'));
-        if (round === WARM_UP) times.push(performance.now() - t0);
+        if (round >= WARM_UP) times[i] = Math.min(times[i] as number, performance.now() - t0);
         const bad = compare(scores, golden);
         if (bad) return { ok: false, reason: `golden ${i}: ${bad}` };
       }

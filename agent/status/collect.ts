@@ -4,19 +4,23 @@ import type { RolloutReport } from '../../protocol/rollout-state.js';
 import type { EventLog, StoredEvent } from '../buffer/events.js';
 import type { SqliteDatabase } from '../buffer/database.js';
 import type { Clock } from '../clock.js';
+import type { DriftConfig } from '../config/drift-schema.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { Counters } from '../counters.js';
+import type { DriftState } from '../drift/monitor.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
 import type { RecentHistogram } from '../metrics/recent-histogram.js';
 import type { SyncStats } from '../sync/mqtt-sync.js';
+import type { OpcuaView } from '../sources/opcua/opcua-source.js';
 import { AGENT_VERSION } from '../version.js';
 import { DiskProbe } from './disk.js';
+import { driftAlarms, driftView } from './drift-view.js';
 import { judgeHealth, type HealthInputs } from './health.js';
 import type { LedInputs } from './led/patterns.js';
 import { renderMetrics } from './prometheus.js';
 import { judgeReadiness, type Readiness } from './readiness.js';
 import type { StatusApi } from './server.js';
-import type { AgentPhase, HealthVerdict, LatencySummary, RolloutView, StatusSnapshot } from './snapshot.js';
+import type { AgentPhase, HealthVerdict, LatencySummary, RolloutView, StatusSnapshot, StoreBudgetView, DiskUsage } from './snapshot.js';
 import { sourceState } from './source-state.js';
 import { StoreView, type PredictionDetail, type PredictionFilter, type PredictionSummary } from './store-view.js';
 
@@ -37,8 +41,18 @@ export interface StatusCollectorOptions {
   db: SqliteDatabase;
   events: EventLog;
   actionsEnabled: boolean;
+  /** The store's budgets and evictions, when it has a quota. */
+  storeBudget?: () => StoreBudgetView | undefined;
   /** Rollout's latest report, when rollout is enabled. */
   rollout?: () => RolloutReport | undefined;
+  /** Sensor (tabular) models loaded, by name. */
+  sensorModels?: () => ReadonlyMap<string, { readonly version: string }>;
+  /** OPC-UA links and tag quality. */
+  opcua?: () => OpcuaView;
+  /** Explanation work so far, when the agent explains. */
+  explanations?: () => NonNullable<StatusSnapshot['explanations']>;
+  /** Drift of every watched model, and the models with no reference profile. */
+  drift?: () => { states: DriftState[]; unwatched: string[]; limits: (model: string) => DriftConfig['limits'] | undefined; acknowledged?: (model: string) => boolean };
 }
 
 /**
@@ -60,7 +74,7 @@ export class StatusCollector implements StatusApi {
     const sources = this.sources(now);
     const oldest = this.o.outbox.oldestPendingTs() ?? null;
     const loaded = this.o.models();
-    const disk = this.disk.read();
+    const disk = this.withQuota(this.disk.read());
     return {
       device: config.deviceId,
       site: config.site,
@@ -76,7 +90,7 @@ export class StatusCollector implements StatusApi {
         rollout: this.rolloutView(m.name),
         predictions: metrics.models.get(m.name)?.predictions ?? 0,
         inference: summary(metrics.models.get(m.name)?.recentInference, now),
-      })),
+      })).concat(this.sensorModelViews(now)),
       sources,
       counters: {
         framesIn: counters.framesIn,
@@ -86,6 +100,7 @@ export class StatusCollector implements StatusApi {
         errors: counters.errors,
         storeWriteErrors: metrics.storeWriteErrors,
       },
+      ...(this.o.explanations ? { explanations: this.o.explanations() } : {}),
       throughput: { predictionsPerS: round(metrics.predictionRate.rate(now), 2), windowS: metrics.predictionRate.windowS },
       latency: { frameToCommit: summary(metrics.recentFrameToCommit, now) },
       outbox: { pending: this.o.outbox.pendingCount(), oldestPendingTs: oldest, oldestPendingAgeS: this.ageS(oldest) },
@@ -96,10 +111,26 @@ export class StatusCollector implements StatusApi {
         lastAckTs: this.o.sync.stats.lastAckAt ?? null,
       },
       disk,
-      drift: { configured: false, gauges: [] },
-      alarms: [],
+      ...this.budget(),
+      drift: driftView(this.o.drift?.()),
+      alarms: driftAlarms(this.o.drift?.()),
       actions: { enabled: this.o.actionsEnabled },
+      ...(this.o.opcua && config.opcua.servers.length > 0 ? { opcua: this.o.opcua() } : {}),
     };
+  }
+
+  /** Sensor models are listed with the image models; rollout does not manage them. */
+  private sensorModelViews(now: number): StatusSnapshot['models'] {
+    const { config, metrics } = this.o;
+    const loaded = this.o.sensorModels?.() ?? new Map<string, { readonly version: string }>();
+    return config.sensorModels.map((m) => ({
+      name: m.name,
+      version: loaded.get(m.name)?.version ?? m.version,
+      loaded: loaded.has(m.name),
+      rollout: { managed: false, state: 'not managed' },
+      predictions: metrics.models.get(m.name)?.predictions ?? 0,
+      inference: summary(metrics.models.get(m.name)?.recentInference, now),
+    }));
   }
 
   private rolloutView(model: string): RolloutView {
@@ -154,16 +185,26 @@ export class StatusCollector implements StatusApi {
     return {
       phase: this.o.phase(),
       models: this.modelStates(),
-      sources: this.sources(now),
+      sources: [...this.sources(now), ...this.opcuaLinks()],
       broker: { connected: this.o.sync.connected, changedAgoS: changed === undefined ? null : Math.max(0, (clock.now() - changed) / 1000) },
       outbox: { oldestPendingAgeS: this.ageS(this.o.outbox.oldestPendingTs() ?? null) },
       errorsLastMinute: metrics.recentErrors.total(now),
       lastError: metrics.lastError ? `${metrics.lastError.kind}: ${metrics.lastError.message}` : undefined,
       storeFailure: metrics.storeFailing,
       disk,
-      alarms: [],
+      alarms: driftAlarms(this.o.drift?.(), { unacknowledged: true }),
       policy: config.status.health,
     };
+  }
+
+  /** The disk figures with the store's own budget filled in. */
+  private withQuota(disk: DiskUsage | null): DiskUsage | null {
+    return disk ? { ...disk, quotaBytes: this.o.config.buffer.quota.storeBytes } : null;
+  }
+
+  private budget(): { storeBudget?: StoreBudgetView } {
+    const view = this.o.storeBudget?.();
+    return view ? { storeBudget: view } : {};
   }
 
   private sources(now: number): StatusSnapshot['sources'] {
@@ -171,7 +212,9 @@ export class StatusCollector implements StatusApi {
     const phase = this.o.phase();
     return config.sources.map((s) => {
       const a = counters.sources.get(s.id);
-      const state = sourceState({ type: s.type, phase, lastFrameAt: a?.lastFrameAt, runningSince: this.o.runningSince(), now, staleS: config.status.sourceStaleS });
+      // A triggered camera is quiet while no part comes, like a hot folder.
+      const type = s.type === 'synthetic' && s.mode === 'triggered' ? 'folder' : s.type;
+      const state = sourceState({ type, phase, lastFrameAt: a?.lastFrameAt, runningSince: this.o.runningSince(), now, staleS: config.status.sourceStaleS });
       return {
         id: s.id,
         type: s.type,
@@ -183,9 +226,23 @@ export class StatusCollector implements StatusApi {
     });
   }
 
+  /** An OPC-UA server that is not connected degrades the agent as a stalled camera does. */
+  private opcuaLinks(): HealthInputs['sources'] {
+    if (this.o.phase() !== 'running' || !this.o.opcua) return [];
+    const now = this.o.clock.now();
+    return this.o
+      .opcua()
+      .servers.filter((l) => l.state !== 'connected')
+      .map((l) => ({ id: `opcua:${l.id} (${l.state}${l.lastError ? `: ${l.lastError}` : ''})`, state: 'stalled' as const, lastFrameAgeS: round(Math.max(0, now - l.changedTs) / 1000, 1) }));
+  }
+
   private modelStates(): Array<{ name: string; loaded: boolean }> {
     const loaded = this.o.models();
-    return this.o.config.models.map((m) => ({ name: m.name, loaded: loaded.has(m.name) }));
+    const sensors = this.o.sensorModels?.() ?? new Map();
+    return [
+      ...this.o.config.models.map((m) => ({ name: m.name, loaded: loaded.has(m.name) })),
+      ...this.o.config.sensorModels.map((m) => ({ name: m.name, loaded: sensors.has(m.name) })),
+    ];
   }
 
   /** A cheap writability check: open read-write, its folder writable, and the last write did not fail. */

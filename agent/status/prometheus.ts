@@ -5,9 +5,8 @@ import { Exposition, type Sample } from '../metrics/exposition.js';
 import type { StatusSnapshot } from './snapshot.js';
 
 /*
- * Reserved for the features that will produce them, and not emitted before, because a
- * made-up zero is worse than an absent series: edge_agent_evictions_total (store quota),
- * edge_agent_drift_score{model,feature} (drift).
+ * Series a feature produces are emitted only once it runs, because a made-up zero is worse
+ * than an absent series: drift series appear once a model is watched against a profile.
  */
 
 /** `/metrics`: the snapshot and the live measurements in Prometheus text format. */
@@ -40,6 +39,14 @@ export function renderMetrics(s: StatusSnapshot, counters: Counters, metrics: Ag
   x.histogram('edge_agent_frame_to_commit_seconds', 'Time from a frame arriving to all its predictions being durable in the outbox.', [
     { histogram: metrics.frameToCommit },
   ]);
+  if (s.explanations) {
+    x.counter('edge_agent_explanations_total', 'Explanations stored beside their predictions.', s.explanations.explained);
+    x.counter('edge_agent_explanations_skipped_total', 'Explanations skipped: over the CPU budget, or the pipeline too busy to spare a slot.', [
+      { labels: { reason: 'budget' }, value: s.explanations.skippedBudget },
+      { labels: { reason: 'busy' }, value: s.explanations.skippedBusy },
+    ]);
+    x.counter('edge_agent_explanations_failed_total', 'Explanations that failed (model swapped, prediction evicted, error).', s.explanations.failed);
+  }
   x.gauge('edge_agent_outbox_pending', 'Predictions waiting in the outbox for the broker to acknowledge them.', s.outbox.pending);
   x.gauge(
     'edge_agent_outbox_oldest_pending_age_seconds',
@@ -58,10 +65,27 @@ export function renderMetrics(s: StatusSnapshot, counters: Counters, metrics: Ag
       managed.flatMap((m) => ROLLOUT_STATES.map((state) => ({ labels: { model: m.name, state }, value: m.rollout.state === state ? 1 : 0 }))),
     );
   }
+  if (s.drift.configured) {
+    const levels = ['ok', 'warn', 'alarm'] as const;
+    x.gauge(
+      'edge_agent_drift_level',
+      'Drift level per watched model: 1 for the current level (ok, warn, alarm), 0 for the others.',
+      (s.drift.models ?? []).flatMap((m) => levels.map((level) => ({ labels: { model: m.model, level }, value: m.level === level ? 1 : 0 }))),
+    );
+    x.gauge('edge_agent_drift_psi', "Population stability index of the last drift window, per model and measured quantity (e.g. image.brightness).", s.drift.gauges.map((g) => ({ labels: { model: g.model, feature: g.name }, value: g.value })));
+    x.counter('edge_agent_drift_windows_total', 'Drift windows judged per model.', (s.drift.models ?? []).map((m) => ({ labels: { model: m.model }, value: m.windows })));
+  }
   if (s.disk) {
     x.gauge('edge_agent_disk_free_bytes', 'Bytes an unprivileged process can still write on the store filesystem.', s.disk.freeBytes);
     x.gauge('edge_agent_disk_size_bytes', 'Size of the store filesystem.', s.disk.totalBytes);
     x.gauge('edge_agent_store_bytes', 'Size of the SQLite store with its WAL.', s.disk.storeBytes);
+  }
+  if (s.storeBudget) {
+    const b = s.storeBudget;
+    x.gauge('edge_agent_store_quota_bytes', 'Byte budget of the store (buffer.quota.storeBytes).', b.quotaBytes);
+    x.gauge('edge_agent_store_used_bytes', 'Bytes of store pages in use, checked against the quota before every write.', b.usedBytes);
+    x.counter('edge_agent_store_evicted_total', 'Rows evicted to stay within the store and samples quotas, by eviction class.', Object.entries(b.evicted).map(([cls, value]) => ({ labels: { class: cls }, value })));
+    x.gauge('edge_agent_store_full', 'Whether writes fail for lack of space right now (1) or not (0).', b.full ? 1 : 0);
   }
   return x.text();
 }

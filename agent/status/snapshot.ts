@@ -4,6 +4,8 @@
  * "not configured" value, so the page and any client can rely on the names.
  */
 
+import type { OpcuaView } from '../sources/opcua/opcua-source.js';
+
 /** Where the agent is in its life; the status server is up before the sources and after they stop. */
 export type AgentPhase = 'starting' | 'running' | 'stopping' | 'stopped';
 
@@ -53,9 +55,28 @@ export interface DiskUsage {
   quotaBytes: number | null;
 }
 
+/** The store's budgets and what eviction has taken to keep them. */
+export interface StoreBudgetView {
+  quotaBytes: number;
+  /** Bytes of pages in use (the file minus its free list). */
+  usedBytes: number;
+  /** Rows removed to stay within budget since start, by eviction class (sent, plain, events, flagged, explained, alarms, samples). */
+  evicted: Record<string, number>;
+  samplesBytes: number;
+  samplesQuotaBytes: number;
+  modelsQuotaBytes: number;
+  /** Writes are failing for lack of space (SQLITE_FULL) right now. */
+  full: boolean;
+}
+
 export interface DriftView {
   configured: boolean;
+  /** The last window's PSI per watched statistic, against its alarm level. */
   gauges: Array<{ model: string; name: string; value: number; threshold: number | null }>;
+  /** Per watched model: its worst level now and how far its windows are. */
+  models?: Array<{ model: string; level: 'ok' | 'warn' | 'alarm'; windows: number; samplesInWindow: number; captured: number; lastWindowAt: number | null }>;
+  /** Models with drift on but no reference profile. */
+  unwatched?: string[];
 }
 
 export interface AlarmView {
@@ -64,6 +85,8 @@ export interface AlarmView {
   message: string;
   /** Wall ms. */
   since: number;
+  /** Seen by an operator (`POST /api/actions/alarms/:id/ack`): listed, but no longer driving the LED. */
+  acknowledged?: boolean;
 }
 
 /** What `GET /api/status` answers. */
@@ -91,8 +114,14 @@ export interface StatusSnapshot {
   outbox: { pending: number; oldestPendingTs: number | null; oldestPendingAgeS: number | null };
   broker: { connected: boolean; url: string; changedTs: number | null; lastAckTs: number | null };
   disk: DiskUsage | null;
+  /** The store's quotas and evictions; absent when the store runs without a quota. */
+  storeBudget?: StoreBudgetView;
   drift: DriftView;
   alarms: AlarmView[];
   /** Whether POST actions can be unlocked with a token at all. */
   actions: { enabled: boolean };
+  /** OPC-UA servers (connection state) and tags (quality now), when any server is configured. */
+  opcua?: OpcuaView;
+  /** Explanation work: stored, skipped over the CPU budget or for a busy pipeline, failed, waiting. */
+  explanations?: { explained: number; skippedBudget: number; skippedBusy: number; failed: number; workMs: number; queued: number };
 }

@@ -22,8 +22,16 @@ export interface PredictionDetail extends PredictionSummary {
   topK: ScoredLabel[];
   latencyMs: number;
   thumbnail: null;
-  explanation: null;
+  /** Why the model answered so (an occlusion map, Shapley values), once computed; null when not explained. */
+  explanation: PredictionExplanation | null;
   drift: null;
+}
+
+export interface PredictionExplanation {
+  method: string;
+  ts: number;
+  values: unknown;
+  sentAt: number | null;
 }
 
 export interface PredictionFilter {
@@ -54,6 +62,7 @@ export class StoreView {
   private readonly newest: Statement<[number, string | null, string | null, number, number], Row>;
   private readonly one: Statement<[number], Row & { payload: string }>;
   private readonly maxSeq: Statement<[], number | null>;
+  private readonly explanation: Statement<[number], { method: string; ts: number; body: string; sent_at: number | null }>;
   private readonly eventKinds: Statement<[], string>;
 
   /** `flagBelow`: a prediction whose top score is below this is flagged as low confidence. */
@@ -64,6 +73,7 @@ export class StoreView {
     const columns = 'seq, ts, source, model, model_version, label, score, sent_at';
     this.newest = db.prepare(`SELECT ${columns} FROM predictions WHERE seq > ? AND (? IS NULL OR label = ?) AND score < ? ORDER BY seq DESC LIMIT ?`);
     this.one = db.prepare(`SELECT ${columns}, payload FROM predictions WHERE seq = ?`);
+    this.explanation = db.prepare('SELECT method, ts, body, sent_at FROM explanations WHERE seq = ?');
     this.maxSeq = db.prepare<[], number | null>('SELECT max(seq) FROM predictions').pluck();
     // Walks the (kind, id) index one kind at a time instead of scanning every event.
     this.eventKinds = db
@@ -92,9 +102,14 @@ export class StoreView {
       topK: payload.topK ?? [],
       latencyMs: payload.latencyMs ?? 0,
       thumbnail: null,
-      explanation: null,
+      explanation: this.explained(seq),
       drift: null,
     };
+  }
+
+  private explained(seq: number): PredictionExplanation | null {
+    const e = this.explanation.get(seq);
+    return e ? { method: e.method, ts: e.ts, values: JSON.parse(e.body) as unknown, sentAt: e.sent_at } : null;
   }
 
   /** Every kind the audit trail holds, for the events filter. */

@@ -27,10 +27,10 @@ export function statusPayload(id: DeviceIdentity, state: DeviceStatus['state'], 
  * MQTT.js's own reconnect is off (reconnectPeriod 0): its fixed interval would make a
  * whole fleet hammer the broker in step after an outage.
  */
-export function clientOptions(config: BrokerConfig, id: DeviceIdentity, now: number): IClientOptions {
+export function clientOptions(config: BrokerConfig, id: DeviceIdentity, now: number, protocolVersion: 5 | 4 = config.protocolVersion): IClientOptions {
   const topics = deviceTopics(config.topicPrefix, id.deviceId);
   const options: IClientOptions = {
-    protocolVersion: config.protocolVersion,
+    protocolVersion,
     clientId: config.clientId ?? id.deviceId,
     // A persistent session keeps future subscriptions (desired state) across reconnects.
     clean: false,
@@ -41,7 +41,10 @@ export function clientOptions(config: BrokerConfig, id: DeviceIdentity, now: num
     will: { topic: topics.status, payload: Buffer.from(statusPayload(id, 'offline', now)), qos: 1, retain: true },
     ...tlsOptions(config),
   };
-  if (config.protocolVersion === 5) options.properties = { sessionExpiryInterval: SESSION_EXPIRY_S };
+  if (protocolVersion === 5) {
+    // The broker drops anything bigger for us; the inbound guard checks again for MQTT 3.1.1.
+    options.properties = { sessionExpiryInterval: config.sessionExpiryS ?? SESSION_EXPIRY_S, maximumPacketSize: (config.inbound?.maxBytes ?? 1024 * 1024) + 64 * 1024 };
+  }
   if (config.username !== undefined) options.username = config.username;
   if (config.password !== undefined) options.password = config.password;
   return options;

@@ -42,6 +42,21 @@ export interface BrokerConnectionOptions {
   connect?: ConnectFn;
   /** Random source for the backoff jitter. */
   random?: () => number;
+  /** How the connection announces itself; the device's retained status when absent. */
+  presence?: Presence;
+}
+
+/**
+ * What a connection says about itself: its will and options per attempt, a hello on every
+ * session and a goodbye before a clean disconnect. The agent's link uses the retained
+ * status topic; the Sparkplug B node uses NBIRTH/NDEATH.
+ */
+export interface Presence {
+  /** Events and logs name the connection by this. */
+  readonly source: string;
+  options(base: IClientOptions): IClientOptions;
+  hello(session: BrokerSession): void;
+  goodbye(session: BrokerSession, signal: AbortSignal): Promise<void>;
 }
 
 /**
@@ -58,11 +73,16 @@ export class BrokerConnection {
   private current: BrokerSession | undefined;
   private running: Promise<void> | undefined;
   private everConnected = false;
+  /** MQTT 5 unless the broker refused it: then 3.1.1 for the rest of the process. */
+  private protocolVersion: 5 | 4;
+  private readonly presence: Presence;
 
   constructor(private readonly opts: BrokerConnectionOptions) {
     this.log = opts.log.child({ component: 'broker' });
     const { minMs, maxMs } = opts.config.reconnect;
     this.backoff = new Backoff({ minMs, maxMs, ...(opts.random ? { random: opts.random } : {}) });
+    this.protocolVersion = opts.config.protocolVersion;
+    this.presence = opts.presence ?? statusPresence(opts.config, opts.identity, opts.clock, this.log);
   }
 
   get connected(): boolean {
@@ -119,11 +139,9 @@ export class BrokerConnection {
     if (!session) return;
     if (!session.open) return this.onLost('connection closed while stopping');
     const { client } = session;
-    const topic = deviceTopics(this.opts.config.topicPrefix, this.opts.identity.deviceId).status;
     const timeout = AbortSignal.timeout(Math.max(timeoutMs, 1));
     try {
-      const offline = statusPayload(this.opts.identity, 'offline', this.opts.clock.now());
-      await untilAborted(AbortSignal.any([timeout, session.closed]), client.publishAsync(topic, offline, { qos: 1, retain: true }));
+      await untilAborted(AbortSignal.any([timeout, session.closed]), this.presence.goodbye(session, timeout));
       await untilAborted(timeout, client.endAsync(false));
     } catch (err) {
       this.log.warn({ err }, 'could not say goodbye to the broker');
@@ -131,7 +149,7 @@ export class BrokerConnection {
       if (session.open) client.end(true);
     }
     this.log.info('disconnected from the broker');
-    this.opts.events.record({ level: 'info', kind: 'broker_disconnected', source: 'sync', message: 'disconnected from the broker: agent stopping', detail: { reason: 'stopping' } });
+    this.opts.events.record({ level: 'info', kind: 'broker_disconnected', source: this.presence.source, message: 'disconnected from the broker: agent stopping', detail: { reason: 'stopping' } });
   }
 
   private async loop(stop: AbortSignal): Promise<void> {
@@ -170,6 +188,7 @@ export class BrokerConnection {
       } else {
         client.end(true);
         if (stop.aborted) return;
+        if (this.fallBack(lastError)) continue;
         failures++;
         const message = `cannot reach the broker at ${this.opts.config.url}: ${lastError || 'connection closed'}; retrying with backoff`;
         if (failures === 1) this.log.warn({ attempt: failures }, message);
@@ -179,8 +198,23 @@ export class BrokerConnection {
     }
   }
 
+  /** A broker that speaks only MQTT 3.1.1 refuses an MQTT 5 CONNECT; retry at once with 3.1.1. */
+  private fallBack(lastError: string): boolean {
+    if (this.protocolVersion !== 5 || !/protocol version|unacceptable protocol|unsupported protocol/i.test(lastError)) return false;
+    this.protocolVersion = 4;
+    const message = `the broker at ${this.opts.config.url} refused MQTT 5 (${lastError}); using MQTT 3.1.1`;
+    this.log.warn(message);
+    this.opts.events.record({ level: 'warn', kind: 'broker_protocol_fallback', source: 'sync', message, detail: { from: 5, to: 4 } });
+    return true;
+  }
+
+  /** The protocol version in use: the configured one, or 4 after a fallback. */
+  get protocol(): 5 | 4 {
+    return this.protocolVersion;
+  }
+
   private open(stop: AbortSignal): MqttClient {
-    const options = clientOptions(this.opts.config, this.opts.identity, this.opts.clock.now());
+    const options = this.presence.options(clientOptions(this.opts.config, this.opts.identity, this.opts.clock.now(), this.protocolVersion));
     const client = (this.opts.connect ?? connect)(this.opts.config.url, options);
     // An attempt abandoned by stop must not linger as a half-open socket; the live session
     // is left alone, `close` says goodbye on it.
@@ -193,21 +227,22 @@ export class BrokerConnection {
   }
 
   private announce(session: BrokerSession, sessionPresent: boolean): void {
-    const { config, identity, clock } = this.opts;
+    const { config } = this.opts;
     this.current = session;
     this.log.info({ url: config.url, sessionPresent }, 'connected to the broker');
     this.opts.events.record({
       level: 'info',
       kind: 'broker_connected',
-      source: 'sync',
+      source: this.presence.source,
       message: `connected to ${config.url}${this.everConnected ? ' again' : ''}`,
-      detail: { url: config.url, protocolVersion: config.protocolVersion, sessionPresent },
+      detail: { url: config.url, protocolVersion: this.protocolVersion, sessionPresent },
     });
     this.everConnected = true;
-    const topic = deviceTopics(config.topicPrefix, identity.deviceId).status;
-    session.client.publish(topic, statusPayload(identity, 'online', clock.now()), { qos: 1, retain: true }, (err) => {
-      if (err && session.open) this.log.warn({ err }, 'could not publish the online status');
-    });
+    try {
+      this.presence.hello(session);
+    } catch (err) {
+      this.log.error({ err }, 'could not say hello to the broker');
+    }
     for (const listener of this.sessionListeners) {
       try {
         listener(session);
@@ -221,8 +256,25 @@ export class BrokerConnection {
 
   private onLost(reason: string): void {
     this.log.warn({ reason }, 'lost the broker connection; reconnecting with backoff');
-    this.opts.events.record({ level: 'warn', kind: 'broker_disconnected', source: 'sync', message: `disconnected from the broker: ${reason}`, detail: { reason } });
+    this.opts.events.record({ level: 'warn', kind: 'broker_disconnected', source: this.presence.source, message: `disconnected from the broker: ${reason}`, detail: { reason } });
   }
+}
+
+/** The agent's presence: `online` retained on every session, `offline` as the will and at a clean stop. */
+function statusPresence(config: BrokerConfig, identity: DeviceIdentity, clock: Clock, log: Logger): Presence {
+  const topic = deviceTopics(config.topicPrefix, identity.deviceId).status;
+  return {
+    source: 'sync',
+    options: (base) => base,
+    hello: (session) => {
+      session.client.publish(topic, statusPayload(identity, 'online', clock.now()), { qos: 1, retain: true }, (err) => {
+        if (err && session.open) log.warn({ err }, 'could not publish the online status');
+      });
+    },
+    goodbye: async (session) => {
+      await session.client.publishAsync(topic, statusPayload(identity, 'offline', clock.now()), { qos: 1, retain: true });
+    },
+  };
 }
 
 /** The CONNACK once the client connected; undefined if it closed first or `stop` aborted. */

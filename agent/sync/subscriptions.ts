@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { BrokerSession } from './connection.js';
+import type { InboundGuard } from './inbound-guard.js';
 
 /** Receives an inbound message; it must validate the payload itself (size first, then schema). */
 export type MessageHandler = (topic: string, payload: Buffer) => void;
@@ -25,7 +26,10 @@ export class Subscriptions {
   private readonly handlers = new Map<string, MessageHandler>();
   private session: BrokerSession | undefined;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly guard?: InboundGuard,
+  ) {}
 
   /** Adds a filter; subscribes at once when a session is live. */
   add(filter: string, handler: MessageHandler): void {
@@ -56,6 +60,7 @@ export class Subscriptions {
   private dispatch(topic: string, payload: Buffer): void {
     for (const [filter, handler] of this.handlers) {
       if (!topicMatches(filter, topic)) continue;
+      if (this.guard && !this.guard.admit(filter, topic, payload.length)) continue;
       try {
         handler(topic, payload);
       } catch (err) {

@@ -5,9 +5,10 @@ import { isSemver } from '../../protocol/semver.js';
 import { KEY_ID_PATTERN } from '../../protocol/signing.js';
 import { keyIdOfFile, loadSigner } from '../keys/signer.js';
 import { packModel, type PackOptions } from './pack.js';
+import { referenceImages } from './reference.js';
 
 const PACK_USAGE = `usage: edgectl pack --model FILE.onnx --name N --version V --counter C --settings SETTINGS.yaml
-                    --key KEYFILE [--key-id ID] --out DIR [--golden IMAGE]... [--url-base URL] [--expires-in 90d]
+                    --key KEYFILE [--key-id ID] --out DIR [--golden IMAGE]... [--reference DIR] [--url-base URL] [--expires-in 90d]
                     [--arch x64,arm64] [--task classification] [--min-agent-version V] [--tolerance T] [--notes TEXT]`;
 
 const DURATION_UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
@@ -28,6 +29,7 @@ export async function runPack(argv: string[]): Promise<number> {
         'key-id': { type: 'string' },
         out: { type: 'string' },
         golden: { type: 'string', multiple: true, default: [] },
+        reference: { type: 'string' },
         'url-base': { type: 'string' },
         'expires-in': { type: 'string', default: '90d' },
         arch: { type: 'string', default: ARCHES.join(',') },
@@ -83,6 +85,7 @@ export async function runPack(argv: string[]): Promise<number> {
       progress: (line) => console.error(`edgectl pack: ${line}`),
     };
     if (urlBase !== undefined) opts.urlBase = urlBase;
+    if (values.reference !== undefined) opts.referenceFiles = await referenceImages(values.reference);
     if (minAgentVersion !== undefined) opts.minAgentVersion = minAgentVersion;
     if (tolerance !== undefined) opts.tolerance = tolerance;
     if (values.notes !== undefined) opts.notes = values.notes;
@@ -97,6 +100,7 @@ export async function runPack(argv: string[]): Promise<number> {
         `  manifest.json  signed by "${keyId}" (fingerprint ${loaded.fingerprint}), expires ${m.expiresAt}`,
         `  ${artifact.path.padEnd(13)}  ${artifact.bytes} bytes, sha256 ${artifact.sha256}`,
         `  goldens        ${m.goldens.length}${m.goldens[0] ? `, tolerance ${m.goldens[0].tolerance}` : ''}`,
+        `  reference      ${m.referenceProfile ? `${m.referenceProfile.samples} samples (drift profile)` : 'none (drift is not watched for this version)'}`,
       ].join('\n'),
     );
     return 0;

@@ -2,7 +2,7 @@ import { createPublicKey } from 'node:crypto';
 import { access, mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
-import { ModelSchema } from '../../agent/config/schema.js';
+import { type ModelConfig, ModelSchema } from '../../agent/config/schema.js';
 import { AgentError, errorMessage } from '../../agent/errors.js';
 import { Classifier } from '../../agent/inference/classifier.js';
 import { ModelSession } from '../../agent/inference/model-session.js';
@@ -14,6 +14,7 @@ import { signEnvelope, verifyEnvelope, type SignedEnvelope, type Signer } from '
 import { copyWithDigest, type FileDigest, type ProgressSink } from './artifact-file.js';
 import { computeGoldens, DEFAULT_GOLDEN_TOLERANCE, FLOAT16_GOLDEN_TOLERANCE, readGoldenImages } from './goldens.js';
 import { BUNDLE_MANIFEST, BUNDLE_MODEL } from './layout.js';
+import { profileImages } from './reference.js';
 import { describeModel, type ModelInterface } from './model-probe.js';
 import { readModelSettings, type LoadedSettings } from './settings.js';
 
@@ -29,6 +30,8 @@ export interface PackOptions {
   signer: Signer;
   outDir: string;
   goldenFiles?: readonly string[];
+  /** Reference images the drift profile is measured on (`--reference DIR`); no profile when absent. */
+  referenceFiles?: readonly string[];
   /** Artifacts are listed at `${urlBase}/model.onnx`; no URLs (MQTT delivery) when absent. */
   urlBase?: string;
   expiresInMs?: number;
@@ -78,8 +81,9 @@ export async function packModel(opts: PackOptions): Promise<PackResult> {
     const graph = await describeModel(partialModel, opts.modelFile);
     const { outputName, goldens, scoresLength, tolerance } = await runAgentCode(opts, loaded, partialModel, images);
     if (images.length > 0) say(`goldens: ${images.length} image${images.length > 1 ? 's' : ''} scored, tolerance ${tolerance}`);
+    const profile = opts.referenceFiles && opts.referenceFiles.length > 0 ? await profileImages(agentConfigOf(opts, loaded, partialModel), opts.referenceFiles, say) : null;
 
-    const manifest = buildManifest(opts, loaded, graph, digest, outputName, goldens, now());
+    const manifest = { ...buildManifest(opts, loaded, graph, digest, outputName, goldens, now()), referenceProfile: profile };
     const envelope = signEnvelope(manifest, opts.signer);
     // A manifest its own key cannot verify must never leave the packer.
     const self = verifyEnvelope(envelope, new Map([[opts.signer.keyId, createPublicKey(opts.signer.privateKey)]]));
@@ -105,7 +109,7 @@ export async function packModel(opts: PackOptions): Promise<PackResult> {
 /** Loads the copy with the agent's ModelSession (which checks it fits the settings) and scores the goldens with it. */
 async function runAgentCode(opts: PackOptions, loaded: LoadedSettings, path: string, images: Awaited<ReturnType<typeof readGoldenImages>>) {
   const { settings, labels } = loaded;
-  const config = ModelSchema.parse({ name: opts.name, version: opts.version, path, input: settings.input, labels, preprocess: settings.preprocess, output: settings.output });
+  const config = agentConfigOf(opts, loaded, path);
   let session: ModelSession;
   try {
     session = await ModelSession.load(config, { baseDir: '.' });
@@ -122,6 +126,12 @@ async function runAgentCode(opts: PackOptions, loaded: LoadedSettings, path: str
   } finally {
     await session.release();
   }
+}
+
+/** The agent-config entry the packed model would have: what pack runs the agent's code with. */
+function agentConfigOf(opts: PackOptions, loaded: LoadedSettings, path: string): ModelConfig {
+  const { settings, labels } = loaded;
+  return ModelSchema.parse({ name: opts.name, version: opts.version, path, input: settings.input, labels, preprocess: settings.preprocess, output: settings.output });
 }
 
 function buildManifest(

@@ -6,6 +6,7 @@ import { parseFleetMessage } from '../fleet/fleet-state.js';
 import type { BrokerClient } from './connection.js';
 import { DesiredStatePublisher } from './desired-publisher.js';
 import { writeProgress, type RolloutProgress, type WaveProgress } from './progress.js';
+import { downloadLine } from './progress-text.js';
 import { judgeWave } from './wave-judge.js';
 
 /*
@@ -125,6 +126,7 @@ export class RolloutController {
   private async waitForWave(wave: WaveProgress): Promise<boolean> {
     const p = this.progress;
     let said = '';
+    let saidDownload: string | undefined;
     for (;;) {
       if (this.opts.signal?.aborted) return false;
       const judged = judgeWave({
@@ -143,6 +145,9 @@ export class RolloutController {
         this.opts.say(judged.summary);
         said = judged.summary;
       }
+      const downloading = downloadLine(`wave ${wave.wave}/${p.waves.length}`, wave, this.reports);
+      if (downloading !== undefined && downloading !== saidDownload) this.opts.say(downloading);
+      saidDownload = downloading;
       if (judged.verdict === 'halt') {
         await this.halt(wave, judged.reason ?? 'halted');
         return true;

@@ -1,4 +1,5 @@
-import type { RolloutProgress } from './progress.js';
+import type { RolloutReport } from '../../protocol/rollout-state.js';
+import type { RolloutProgress, WaveProgress } from './progress.js';
 import { formatMs } from './wave-judge.js';
 
 /** The retained progress as an operator reads it: one block, a line per wave. */
@@ -25,4 +26,20 @@ export function progressText(p: RolloutProgress, signature: string): string {
     for (const r of p.reasons) lines.push(`    ${r}`);
   }
   return lines.join('\n');
+}
+
+/**
+ * The wave's devices that are downloading the model, with how far they are in steps of 10%
+ * (so the line changes, and is printed, at most ten times per device); undefined when none is.
+ */
+export function downloadLine(label: string, wave: WaveProgress, reports: ReadonlyMap<string, RolloutReport>): string | undefined {
+  const parts: string[] = [];
+  for (const device of wave.devices) {
+    const r = reports.get(device);
+    if (r?.state !== 'downloading' || !r.progress || wave.outcomes[device]) continue;
+    parts.push(`${device} ${Math.floor((r.progress.bytes * 10) / r.progress.total) * 10}%`);
+  }
+  if (parts.length === 0) return undefined;
+  const shown = parts.slice(0, 8).join(', ');
+  return `${label}: downloading ${shown}${parts.length > 8 ? ` and ${parts.length - 8} more` : ''}`;
 }

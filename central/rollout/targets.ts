@@ -3,29 +3,28 @@ import type { FleetDevice } from '../fleet/fleet-state.js';
 import { UsageError } from './command-options.js';
 
 /*
- * Who a rollout or rollback is for, as operators write it: `device:a,b,c` or `site:ID`.
- * A device's group is not on the wire yet (neither its status nor its reports carry it),
- * so `group:` cannot be resolved to devices and is refused rather than guessed.
+ * Who a rollout or rollback is for, as operators write it: `device:a,b,c`, `site:ID` or
+ * `group:ID`. A site is what a device's retained status names; a group is what its
+ * retained rollout report names (the agent's `rollout.group`).
  */
 
-export type Target = { kind: 'device'; ids: string[] } | { kind: 'site'; id: string };
+export type Target = { kind: 'device'; ids: string[] } | { kind: 'site'; id: string } | { kind: 'group'; id: string };
 
 /** Parses every --target value; a device list may be comma separated or the flag repeated. */
 export function parseTargets(values: readonly string[]): Target[] {
-  if (values.length === 0) throw new UsageError('--target device:ID[,ID...] or site:ID is required');
+  if (values.length === 0) throw new UsageError('--target device:ID[,ID...], site:ID or group:ID is required');
   return values.map((value) => {
     const m = /^(device|site|group):(.+)$/.exec(value);
-    if (!m) throw new UsageError(`--target must be device:ID[,ID...] or site:ID, got "${value}"`);
-    const [, kind, rest] = m as unknown as [string, string, string];
-    if (kind === 'group') throw new UsageError(`--target ${value}: a device's group is not reported on the wire yet; name the devices (device:a,b) or the site`);
+    if (!m) throw new UsageError(`--target must be device:ID[,ID...], site:ID or group:ID, got "${value}"`);
+    const [, kind, rest] = m as unknown as [string, 'device' | 'site' | 'group', string];
     const ids = rest.split(',').map((s) => s.trim());
     for (const id of ids) {
       if (!DEVICE_ID_PATTERN.test(id)) throw new UsageError(`--target ${value}: "${id}" is not a valid ${kind} id (letters, digits, . _ -, at most 64)`);
       if (kind === 'device' && RESERVED_TOPIC_LEVELS.includes(id)) throw new UsageError(`--target ${value}: "${id}" is a reserved topic level, not a device`);
     }
-    if (kind === 'site') {
-      if (ids.length !== 1) throw new UsageError(`--target ${value}: one site per --target`);
-      return { kind: 'site', id: ids[0]! };
+    if (kind !== 'device') {
+      if (ids.length !== 1) throw new UsageError(`--target ${value}: one ${kind} per --target`);
+      return { kind, id: ids[0]! };
     }
     return { kind: 'device', ids };
   });
@@ -33,7 +32,7 @@ export function parseTargets(values: readonly string[]): Target[] {
 
 /** How a target is written back for the operator and in the rollout's progress. */
 export function formatTarget(t: Target): string {
-  return t.kind === 'site' ? `site:${t.id}` : `device:${t.ids.join(',')}`;
+  return t.kind === 'device' ? `device:${t.ids.join(',')}` : `${t.kind}:${t.id}`;
 }
 
 export interface ResolvedDevices {
@@ -45,15 +44,15 @@ export interface ResolvedDevices {
 
 /**
  * The devices the targets name. A site means every device whose retained status names
- * that site; named devices are taken as given (a gateway still in its box gets its desired
+ * that site, a group every device whose retained rollout report names it; named devices are taken as given (a gateway still in its box gets its desired
  * state when it first connects), and the ones the broker has never heard of are listed.
  */
 export function resolveTargets(targets: readonly Target[], fleet: ReadonlyMap<string, FleetDevice>): ResolvedDevices {
   const chosen = new Set<string>();
   const unknown = new Set<string>();
   for (const t of targets) {
-    if (t.kind === 'site') {
-      for (const d of fleet.values()) if (d.status?.site === t.id) chosen.add(d.id);
+    if (t.kind !== 'device') {
+      for (const d of fleet.values()) if ((t.kind === 'site' ? d.status?.site : d.report?.group) === t.id) chosen.add(d.id);
       continue;
     }
     for (const id of t.ids) {

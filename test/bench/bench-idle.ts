@@ -76,7 +76,8 @@ function request(inputs: BenchInputs, broker: BrokerRef, dir: string): ProbeRequ
 async function prepareProbe(): Promise<Probe> {
   try {
     const esbuild = await import('esbuild');
-    await esbuild.build({ entryPoints: ENTRIES, outdir: BUNDLES, outExtension: { '.js': '.mjs' }, bundle: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' });
+    // Split, so a dynamic import (node-opcua only with OPC-UA servers) stays lazy as in the agent itself.
+    await esbuild.build({ entryPoints: ENTRIES, outdir: BUNDLES, outExtension: { '.js': '.mjs' }, bundle: true, splitting: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' });
     const bundle = (mode: Mode) => [join(BUNDLES, `${mode}.mjs`)];
     return { args: { agent: bundle('agent'), bare: bundle('bare') }, loader: 'plain node, probes bundled with esbuild' };
   } catch {

@@ -2,10 +2,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startBroker } from '../helpers/broker.js';
+import { drainFigures } from './bench-drain.js';
+import { driftFigures } from './bench-drift.js';
+import { explainFigures } from './bench-explain.js';
 import { frameFigures } from './bench-frames.js';
 import { idleFigures } from './bench-idle.js';
 import { ioFigures } from './bench-io.js';
 import { modelFigures } from './bench-model.js';
+import { opcuaFigures } from './bench-opcua.js';
 import { loadInputs, REPO_ROOT } from './inputs.js';
 import { runMeta } from './meta.js';
 import { table, writeReport, type Figure } from './report.js';
@@ -20,7 +24,12 @@ const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? 5));
 const FRAMES = { reps: REPS, warm: 20, frames: 200, load: 0.7 };
 const MODEL = { reps: REPS, runs: 100, frames: 48 };
 const IO = { reps: REPS, storeRows: 20_000, drainRows: 20_000 };
+const DRAIN = { reps: REPS, backlog: Number(process.env.BENCH_BACKLOG ?? 200_000) };
+/** BENCH_ONLY=drain,io runs only those parts (model, frames, explain, io, drain, drift, idle, opcua). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').filter(Boolean));
+const part = (name: string) => ONLY.size === 0 || ONLY.has(name);
 const IDLE_REPS = Math.min(REPS, 3);
+const OPCUA = { reps: REPS, sliceS: 4, tags: 1000, windows: 500 };
 const RESULTS = join(REPO_ROOT, 'test', 'bench', 'results', 'latest.json');
 
 const progress = (s: string) => process.stderr.write(`  ${s}\n`);
@@ -33,18 +42,42 @@ async function main(): Promise<void> {
     const inputs = await loadInputs(dir);
     console.log(`# ${inputs.note}`);
     const figures: Figure[] = [];
-    progress('model: inference and preprocessing alone');
-    figures.push(...(await modelFigures(inputs, MODEL)));
-    progress('camera pipeline against the bare frame loops');
-    figures.push(...(await frameFigures(inputs, broker, join(dir, 'frames'), FRAMES, progress)));
-    progress('store and sync against bare SQLite and bare publish');
-    figures.push(...(await ioFigures(inputs, broker, join(dir, 'io'), IO)));
-    progress('idle memory and start-up, in fresh processes');
-    figures.push(...(await idleFigures(inputs, broker, join(dir, 'idle'), IDLE_REPS)));
+    if (part('model')) {
+      progress('model: inference and preprocessing alone');
+      figures.push(...(await modelFigures(inputs, MODEL)));
+    }
+    if (part('frames')) {
+      progress('camera pipeline against the bare frame loops');
+      figures.push(...(await frameFigures(inputs, broker, join(dir, 'frames'), FRAMES, progress)));
+    }
+    if (part('explain')) {
+      progress('live throughput and latency with explanations on and off');
+      figures.push(...(await explainFigures(inputs, broker, join(dir, 'explain'), { reps: REPS, warm: FRAMES.warm, frames: FRAMES.frames, load: FRAMES.load }, progress)));
+    }
+    if (part('io')) {
+      progress('store and sync against bare SQLite and bare publish');
+      figures.push(...(await ioFigures(inputs, broker, join(dir, 'io'), IO)));
+    }
+    if (part('drain')) {
+      progress('backlog drain while live inference runs');
+      figures.push(...(await drainFigures(inputs, broker, join(dir, 'drain'), DRAIN, progress)));
+    }
+    if (part('drift')) {
+      progress('drift work per prediction against bare inference');
+      figures.push(...(await driftFigures(inputs, join(dir, 'drift.db'), { reps: REPS, runs: 100, samples: 2000 })));
+    }
+    if (part('idle')) {
+      progress('idle memory and start-up, in fresh processes');
+      figures.push(...(await idleFigures(inputs, broker, join(dir, 'idle'), IDLE_REPS)));
+    }
+    if (part('opcua')) {
+      progress('OPC-UA: 1,000 monitored tags at 100 ms from the simulated plant, feature assembly');
+      figures.push(...(await opcuaFigures(join(dir, 'opcua'), OPCUA, progress)));
+    }
 
     const seconds = (performance.now() - started) / 1000;
     console.log(`\n${table(figures)}\n`);
-    const meta = runMeta(broker, { ...inputs.meta, dataNote: inputs.note, reps: { frames: FRAMES, model: MODEL, io: IO, idle: IDLE_REPS }, seconds: Math.round(seconds) });
+    const meta = runMeta(broker, { ...inputs.meta, dataNote: inputs.note, reps: { frames: FRAMES, model: MODEL, io: IO, idle: IDLE_REPS, opcua: OPCUA }, seconds: Math.round(seconds) });
     writeReport(RESULTS, figures, meta);
     console.log(`wrote ${RESULTS} (${Math.round(seconds)} s)`);
   } finally {

@@ -38,7 +38,8 @@ export interface BundleSpec {
   signer: Signer;
   /** Where the bundle folders are served from; the bundle lands in `<root>/<version>`. */
   root: string;
-  urlBase: string;
+  /** Absent: the manifest names no URL and the artifact travels as MQTT chunks. */
+  urlBase?: string;
   goldens?: string[];
   expiresInMs?: number;
   now?: () => number;
@@ -58,7 +59,7 @@ export async function packDefect(spec: BundleSpec): Promise<PackResult> {
     settingsFile,
     signer: spec.signer,
     outDir: join(spec.root, spec.version),
-    urlBase: `${spec.urlBase}/${spec.version}`,
+    ...(spec.urlBase !== undefined ? { urlBase: `${spec.urlBase}/${spec.version}` } : {}),
     goldenFiles: spec.goldens ?? [],
     ...(spec.expiresInMs ? { expiresInMs: spec.expiresInMs } : {}),
     ...(spec.now ? { now: spec.now } : {}),

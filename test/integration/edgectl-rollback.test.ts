@@ -66,7 +66,7 @@ test('rollback sends a device to the previous published version, naming its olde
 test('rollback refuses bad arguments with one line and exit 2', { timeout: 30_000 }, async () => {
   for (const args of [
     ['rollback', '--model', 'defect', ...keyArgs],
-    ['rollback', '--target', 'group:line-3', '--model', 'defect', ...keyArgs],
+    ['rollback', '--target', 'group:line-3,line-4', '--model', 'defect', ...keyArgs],
     ['rollback', '--target', 'device:device-g', '--model', 'defect', '--to', '1.4', ...keyArgs],
     ['rollback', '--target', 'device:device-g', '--model', 'defect'],
   ]) {

@@ -1,70 +1,41 @@
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { Agent } from '../../agent/agent.js';
-import { ConfigSchema } from '../../agent/config/schema.js';
-import { defectModelEntry, writeDefectModel } from '../../agent/demo/defect-model.js';
-import { startArtifactServer, type ArtifactServer } from '../../central/serve.js';
+import { writeDefectModel } from '../../agent/demo/defect-model.js';
+import { publishArtifactChunks } from '../../central/publish/artifact-chunks.js';
+import { BrokerClient } from '../../central/rollout/connection.js';
+import type { ArtifactServer } from '../../central/serve.js';
 import type { RolloutReport } from '../../protocol/rollout-state.js';
-import { desiredStateTopic, manifestTopic } from '../../protocol/topics.js';
-import { startBroker, type TestBroker } from '../helpers/broker.js';
+import { desiredStateTopic, deviceTopics, manifestTopic } from '../../protocol/topics.js';
+import type { TestBroker } from '../helpers/broker.js';
 import { writeFailingModel } from '../helpers/failing-models.js';
-import { desiredFor, goldenFiles, makeKey, packDefect, PREFIX, publishRetained, rolloutMessages, silentLog } from '../helpers/rollout-rig.js';
+import { inProcessAgent, startRolloutBench, type RolloutBench } from '../helpers/rollout-bench.js';
+import { desiredFor, makeKey, packDefect, PREFIX, publishRetained, rolloutMessages, silentLog } from '../helpers/rollout-rig.js';
 import { waitFor } from '../helpers/wait.js';
 
 const PCB_AOI = new URL('../../../shared/data/models/pcb-aoi.onnx', import.meta.url).pathname;
 
+let bench: RolloutBench;
 let broker: TestBroker;
 let server: ArtifactServer;
 let root: string;
 let bundles: string;
 let goldens: string[];
-const ops = makeKey('ops-test');
+let ops: RolloutBench['ops'];
 const stranger = makeKey('ops-test');
 
 before(async () => {
-  broker = await startBroker();
-  root = await mkdtemp(join(tmpdir(), 'rollout-agent-'));
-  bundles = join(root, 'bundles');
-  goldens = await goldenFiles(join(root, 'goldens'));
-  await mkdir(bundles, { recursive: true });
-  server = await startArtifactServer({ dir: bundles, log: silentLog });
+  bench = await startRolloutBench('rollout-agent');
+  ({ broker, server, root, bundles, goldens, ops } = bench);
 });
-after(async () => {
-  await server?.close();
-  await broker?.stop();
-  await rm(root, { recursive: true, force: true });
-});
+after(() => bench?.close());
 
 /** An agent with one synthetic camera and rollout on, in-process. */
-async function startAgent(device: string, overrides: Record<string, unknown> = {}, status: Record<string, unknown> = { enabled: false }) {
-  const dir = join(root, device);
-  const config = ConfigSchema.parse({
-    deviceId: device,
-    site: 'plant-a',
-    log: { level: 'silent' },
-    sources: [{ id: 'cam1', type: 'synthetic', fps: 40, width: 320, height: 240, defectRate: 0.3 }],
-    models: [defectModelEntry(await writeDefectModel(join(dir, 'models')))],
-    buffer: { path: join(dir, 'agent.db') },
-    broker: { url: broker.url, protocolVersion: broker.protocolVersion, reconnect: { minMs: 100, maxMs: 1000 } },
-    status,
-    rollout: {
-      enabled: true,
-      trustedKeys: [{ id: 'ops-test', publicKey: ops.publicKeyPem }],
-      dir: join(dir, 'bundles'),
-      jitterMs: 0,
-      shadow: { count: 8 },
-      probation: { count: 16, latencyP99Ms: 40 },
-      download: { minFreeBytes: 0, backoff: { minMs: 50, maxMs: 200 } },
-      ...overrides,
-    },
-  });
-  const agent = await Agent.create({ config, baseDir: dir, log: silentLog });
-  await agent.start();
-  return agent;
+function startAgent(device: string, rollout: Record<string, unknown> = {}, status: Record<string, unknown> = { enabled: false }) {
+  return inProcessAgent(bench, device, { rollout, status });
 }
 
 async function settled(agent: Agent, version: string): Promise<RolloutReport> {
@@ -124,8 +95,10 @@ for (const kind of ['nan', 'collapsed', 'slow', 'pcb-aoi'] as const) {
   test(`a model that ${kind === 'pcb-aoi' ? 'does not load' : kind === 'nan' ? 'outputs NaN' : kind === 'slow' ? 'is too slow' : 'collapses confidence'} never keeps serving, with the reason reported`, async (t) => {
     if (kind === 'pcb-aoi' && !existsSync(PCB_AOI)) return t.skip(`../shared/data absent: ${PCB_AOI}`);
     const device = `gw-${kind}`;
-    // Shadow agreement off for the collapsed model, so that probation's confidence gate is what judges it.
-    const agent = await startAgent(device, kind === 'collapsed' ? { shadow: { count: 8, minAgreement: 0 } } : {});
+    // Shadow agreement off for the collapsed model, so that probation's confidence gate is
+    // what judges it; a tight latency budget for the slow one (about 100 ms a frame).
+    const gates = { collapsed: { shadow: { count: 8, minAgreement: 0 } }, slow: { probation: { count: 16, latencyP99Ms: 40 } }, nan: {}, 'pcb-aoi': {} }[kind];
+    const agent = await startAgent(device, gates);
     try {
       const model = kind === 'pcb-aoi' ? PCB_AOI : await writeFailingModel(join(root, `src-${kind}`), kind);
       // pack refuses a model that does not load, so the bad bundle is assembled by hand from a good one.
@@ -142,6 +115,60 @@ for (const kind of ['nan', 'collapsed', 'slow', 'pcb-aoi'] as const) {
     }
   });
 }
+
+test('where only the broker is reachable the model arrives as retained chunks: no URL at all, or after HTTP gives up', async () => {
+  const ops2 = await BrokerClient.connect({ url: broker.url, protocolVersion: broker.protocolVersion, clientId: 'ops-chunks', log: silentLog });
+  const agent = await startAgent('gw-chunks', { download: { minFreeBytes: 0, maxAttempts: 2, connectTimeoutMs: 500, backoff: { minMs: 20, maxMs: 50 } } });
+  // What central sees of the download: the device's reports, as they are published.
+  const reports: RolloutReport[] = [];
+  const stopWatching = await ops2.watch([deviceTopics(PREFIX, 'gw-chunks').rollout], (_topic, payload) => reports.push(JSON.parse(payload.toString()) as RolloutReport));
+  try {
+    const model = await writeDefectModel(join(root, 'src-chunks'));
+    let desiredCounter = 1;
+    for (const [version, counter, urlBase] of [['4.0.0', 40, undefined], ['4.1.0', 41, 'http://127.0.0.1:9/never']] as const) {
+      const bundle = await packDefect({ modelFile: model, version, counter, signer: ops.signer, root: bundles, urlBase, goldens });
+      const artifact = bundle.manifest.artifacts[0]!;
+      await publishArtifactChunks(ops2, PREFIX, { file: bundle.modelFile, path: artifact.path, sha256: artifact.sha256, bytes: artifact.bytes }, () => undefined);
+      await publishRetained(broker.url, broker.protocolVersion, rolloutMessages(bundle, 'gw-chunks', desiredCounter++, ops.signer));
+      const report = await settled(agent, version);
+      assert.equal(report.state, 'committed', report.reason);
+      assert.equal(servingVersion(agent), version);
+      assert.ok(existsSync(join(root, 'gw-chunks', 'bundles', 'defect', `${counter}-${version}`, 'model.onnx')));
+      const progress = reports.filter((r) => r.candidate?.version === version && r.state === 'downloading' && r.progress).map((r) => r.progress!);
+      assert.ok(progress.some((p) => p.bytes === p.total && p.total === artifact.bytes), `central saw the download complete: ${JSON.stringify(progress)}`);
+    }
+  } finally {
+    await stopWatching();
+    await agent.stop();
+    await ops2.close();
+  }
+});
+
+test('a download that does not fit the models quota is refused before it starts, naming the quota', async () => {
+  const model = await writeDefectModel(join(root, 'src-quota'));
+  const packed = [];
+  for (const [i, version] of ['5.0.0', '5.1.0', '5.2.0'].entries()) packed.push(await packDefect({ modelFile: model, version, counter: 50 + i, signer: ops.signer, root: bundles, urlBase: server.url, goldens }));
+  // An installed bundle is its model and its manifest. Room for two and a half: the third
+  // cannot come while two are kept, one serving and one to fall back to.
+  const perBundle = (await stat(packed[0]!.modelFile)).size + (await stat(packed[0]!.manifestFile)).size;
+  const agent = await inProcessAgent(bench, 'gw-quota', { buffer: { quota: { modelsBytes: Math.floor(perBundle * 2.5) } } });
+  try {
+    for (const [i, bundle] of packed.entries()) {
+      const version = bundle.manifest.version;
+      await publishRetained(broker.url, broker.protocolVersion, rolloutMessages(bundle, 'gw-quota', i + 1, ops.signer));
+      const report = await settled(agent, version);
+      if (i < 2) assert.equal(report.state, 'committed', report.reason);
+      else {
+        assert.equal(report.state, 'failed');
+        assert.match(report.reason ?? '', /models quota \(buffer\.quota\.modelsBytes\)/);
+      }
+    }
+    assert.equal(servingVersion(agent), '5.1.0');
+    assert.ok(!existsSync(join(root, 'gw-quota', 'bundles', 'defect', '52-5.2.0', 'model.onnx')), 'nothing downloaded');
+  } finally {
+    await agent.stop();
+  }
+});
 
 test('manifests that are unsigned, signed by an unknown key, replayed or expired are refused before download', async () => {
   const agent = await startAgent('gw-refuse');

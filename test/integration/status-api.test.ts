@@ -71,7 +71,8 @@ test('a running agent: status, predictions, events, metrics and the LED agree wi
   assert.ok(s.throughput.predictionsPerS > 5, `throughput ${s.throughput.predictionsPerS}/s from a 20 fps camera`);
   assert.equal(s.sources.find((x) => x.id === 'cam1')?.state, 'live');
   assert.ok(s.disk && s.disk.freeBytes > 0 && s.disk.storeBytes > 0, JSON.stringify(s.disk));
-  assert.deepEqual([s.drift, s.alarms], [{ configured: false, gauges: [] }, []], 'reserved, not faked');
+  // Drift is on by default, but this model has no reference profile: listed as unwatched, nothing judged.
+  assert.deepEqual([s.drift, s.alarms], [{ configured: false, gauges: [], models: [], unwatched: ['defect'] }, []], 'not watched without a profile, and not faked');
 
   // What the store says, filtered.
   const defects = await json<{ predictions: PredictionSummary[] }>(`${url}/api/predictions?label=defect&limit=500`);

@@ -40,6 +40,23 @@ async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(OUTPUT, name), fullPage: true });
 }
 
+/** The seq of a defect prediction that has its explanation stored, asked of the JSON API. */
+async function explainedReject(url: string): Promise<number> {
+  let found: number | undefined;
+  await waitFor('a reject with its explanation', async () => {
+    const list = (await (await fetch(`${url}/api/predictions?label=defect&limit=50`)).json()) as { predictions: Array<{ seq: number }> };
+    for (const p of list.predictions) {
+      const detail = (await (await fetch(`${url}/api/predictions/${p.seq}`)).json()) as { explanation: unknown };
+      if (detail.explanation) {
+        found = p.seq;
+        return true;
+      }
+    }
+    return false;
+  }, 30_000, 250);
+  return found!;
+}
+
 async function number(page: Page, selector: string): Promise<number> {
   return Number((await page.locator(selector).textContent())?.replace(/[^\d.]/g, '') ?? NaN);
 }
@@ -81,6 +98,7 @@ test('the status page in a real browser: live overview, prediction detail, event
   assert.equal((await page.locator('#sources tbody tr').first().locator('.badge').textContent())?.trim(), 'live', 'the camera is live, in words');
   assert.equal(await page.locator('#drift').textContent(), 'drift not configured');
   assert.equal(await page.locator('#alarms').textContent(), 'no active alarms');
+  assert.match((await page.locator('#explain-counters').textContent()) ?? '', /^[\d,]+ · [\d,]+ · [\d,]+ · [\d,]+$/, 'explanation counters');
   assert.match((await page.locator('#models tbody').textContent()) ?? '', /defect.*1\.0\.0.*not managed/);
   const before = await number(page, '#predictions-total');
   await until(page, 'the predictions count to grow', `Number(document.getElementById('predictions-total').textContent.replace(/\\D/g, '')) > ${before}`, 6000);
@@ -99,16 +117,30 @@ test('the status page in a real browser: live overview, prediction detail, event
   // Predictions: the list, and one prediction's detail with its top scores.
   await page.click('#nav-predictions');
   await page.locator('#prediction-list tbody tr').first().waitFor({ timeout: 5000 });
+  // The demo's bearing model predicts beside the camera: filter by class to the camera's "ok" parts.
+  await page.fill('#filter-label', 'ok');
+  await until(page, 'the list to hold only "ok" predictions',
+    "[...document.querySelectorAll('#prediction-list tbody tr')].length > 0 && [...document.querySelectorAll('#prediction-list tbody tr')].every((r) => r.cells[4].textContent === 'ok')");
   await shot(page, 'status-predictions.png');
   await page.locator('#prediction-list tbody tr').first().click();
   await page.waitForURL(/#prediction\/\d+$/);
   await page.locator('#detail-topk tbody tr').first().waitFor({ timeout: 5000 });
   assert.equal(await page.locator('#detail-topk tbody tr').count(), 2, 'ok and defect');
   assert.match((await page.locator('#detail-topk tbody').textContent()) ?? '', /ok.*\d\.\d{3}|defect.*\d\.\d{3}/);
-  assert.equal(await page.locator('#detail-explanation').textContent(), 'no explanation');
+  const firstExplanation = (await page.locator('#detail-explanation').textContent()) ?? '';
+  assert.ok(firstExplanation === 'no explanation' || /lowered/.test(firstExplanation), `explanation box: ${firstExplanation}`);
   assert.equal(await page.locator('#detail-thumbnail').textContent(), 'no thumbnail stored');
   assert.match((await page.locator('#detail-title').textContent()) ?? '', /^Prediction #\d+: (ok|defect)$/);
   await shot(page, 'status-prediction-detail.png');
+
+  // A reject with its occlusion map: the overlay the gateway stored, and what it means.
+  const seq = await explainedReject(url);
+  await page.evaluate(`location.hash = '#prediction/${seq}'`);
+  await page.locator('#detail-explanation img.heatmap-overlay').waitFor({ timeout: 5000 });
+  await until(page, 'the overlay to load', "document.querySelector('#detail-explanation img.heatmap-overlay').naturalWidth > 0");
+  assert.match((await page.locator('#detail-explanation .caption').textContent()) ?? '', /lowered "defect"/);
+  await page.locator('#detail-explanation').scrollIntoViewIfNeeded();
+  await shot(page, 'status-prediction-heatmap.png');
 
   // Events: the audit trail, newest first, and the kind filter.
   await page.click('#nav-events');

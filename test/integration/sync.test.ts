@@ -46,7 +46,7 @@ async function setup(t: TestContext, brokerOpts: { persistence?: boolean } = {})
       url: opts.url ?? broker.url,
       protocolVersion: broker.protocolVersion,
       keepaliveS: 5,
-      batch: { maxCount: opts.maxCount ?? 50, lingerMs: 20 },
+      batch: { maxCount: opts.maxCount ?? 50, backlogMaxCount: opts.maxCount ?? 50, lingerMs: 20 },
       reconnect: { minMs: 100, maxMs: 400 },
     });
     const sync = new MqttSync({ deviceId, site: 'plant-7', agentVersion: '0.1.0-test', config, outbox: store.outbox, events: store.events, log, ...(opts.connect ? { connect: opts.connect } : {}) });

@@ -51,8 +51,12 @@ test('a complete manifest parses and the reserved fields get their defaults', ()
   assert.equal(m.preprocess.layout, 'NCHW', 'preprocess defaults are the agent config’s');
   assert.equal(m.output.softmax, 'auto');
   assert.equal(modelArtifact(m).path, 'model.onnx');
-  const withProfile = ModelManifest.parse(manifest({ referenceProfile: { mean: [0.4], histogram: { bins: 8 } }, explain: { enabled: true, method: 'occlusion', sampleRate: 0.05 }, budgets: { latencyP99Ms: 40 } }));
-  assert.deepEqual(withProfile.referenceProfile, { mean: [0.4], histogram: { bins: 8 } });
+  const h = { edges: [0, 0.5, 1], counts: [3, 2], mean: 0.4, std: 0.2 };
+  const profile = { v: 1, samples: 5, image: { brightness: h }, outputs: { kind: 'classes', labels: ['ok', 'defect'], counts: [4, 1] }, confidence: { top1: h, entropy: h } };
+  const withProfile = ModelManifest.parse(manifest({ referenceProfile: profile, explain: { enabled: true, method: 'occlusion', sampleRate: 0.05 }, budgets: { latencyP99Ms: 40 } }));
+  assert.deepEqual(withProfile.referenceProfile, profile);
+  // The profile is checked like the rest: bins that do not match their edges are refused.
+  assert.equal(ModelManifest.safeParse(manifest({ referenceProfile: { ...profile, image: { brightness: { ...h, counts: [1] } } } })).success, false);
   assert.ok(ModelManifest.safeParse(manifest({ goldens: undefined, labels: undefined })).success, 'goldens and labels are optional');
   assert.ok(ModelManifest.safeParse(manifest({ artifacts: [{ role: 'model', path: 'models/v1/model.onnx', sha256: 'a1'.repeat(32), bytes: 1, urls: [] }] })).success, 'no URLs: delivered over MQTT');
 });

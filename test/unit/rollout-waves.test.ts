@@ -7,7 +7,8 @@ import { UsageError } from '../../central/rollout/command-options.js';
 import { nextDesiredCounter } from '../../central/rollout/desired-publisher.js';
 import { defaultRolloutId } from '../../central/rollout/plan.js';
 import type { WaveProgress } from '../../central/rollout/progress.js';
-import { parseTargets, parseWaves, planWaves, resolveTargets } from '../../central/rollout/targets.js';
+import { formatTarget, parseTargets, parseWaves, planWaves, resolveTargets } from '../../central/rollout/targets.js';
+import { downloadLine } from '../../central/rollout/progress-text.js';
 import { judgeWave, type WaveInput } from '../../central/rollout/wave-judge.js';
 import type { ModelManifest } from '../../protocol/manifest.js';
 import type { RolloutReport, RolloutState } from '../../protocol/rollout-state.js';
@@ -29,15 +30,21 @@ test('waves are cumulative shares of the sorted devices; a share adding nobody m
   }
 });
 
-test('targets: device lists and sites resolve against the fleet; groups are refused', () => {
-  const targets = parseTargets(['device:gw-b,gw-a', 'site:plant-north', 'device:gw-new']);
+test('targets: device lists, sites and groups resolve against the fleet', () => {
+  const targets = parseTargets(['device:gw-b,gw-a', 'site:plant-north', 'device:gw-new', 'group:line-3']);
+  const rollout = (device: string, group?: string): RolloutReport => ({ ...report(device, 'committed'), ...(group ? { group } : {}) });
   const fleet = new Map([
     ['gw-a', { id: 'gw-a', status: { v: 1 as const, device: 'gw-a', site: 'plant-south', state: 'online' as const, ts: 1 } }],
     ['gw-b', { id: 'gw-b' }],
     ['gw-n1', { id: 'gw-n1', status: { v: 1 as const, device: 'gw-n1', site: 'plant-north', state: 'offline' as const, ts: 1 } }],
+    ['gw-l3', { id: 'gw-l3', report: rollout('gw-l3', 'line-3') }],
+    ['gw-l4', { id: 'gw-l4', report: rollout('gw-l4', 'line-4') }],
+    ['gw-none', { id: 'gw-none', report: rollout('gw-none') }],
   ]);
-  assert.deepEqual(resolveTargets(targets, fleet), { devices: ['gw-a', 'gw-b', 'gw-n1', 'gw-new'], unknown: ['gw-new'] });
-  assert.throws(() => parseTargets(['group:line-3']), /group is not reported on the wire/);
+  assert.deepEqual(resolveTargets(targets, fleet), { devices: ['gw-a', 'gw-b', 'gw-l3', 'gw-n1', 'gw-new'], unknown: ['gw-new'] });
+  assert.deepEqual(resolveTargets(parseTargets(['group:line-4']), fleet), { devices: ['gw-l4'], unknown: [] });
+  assert.equal(formatTarget(parseTargets(['group:line-3'])[0]!), 'group:line-3');
+  assert.throws(() => parseTargets(['group:a,b']), /one group per --target/);
   assert.throws(() => parseTargets(['device:bad id']), UsageError);
   assert.throws(() => parseTargets(['device:models']), /reserved topic level/);
   assert.throws(() => parseTargets([]), /--target/);
@@ -125,4 +132,15 @@ test('fleet messages: size, JSON and schema checked; reserved levels and cleared
   assert.match(big.kind === 'refused' ? big.refused.reason : '', /exceeds the limit/);
   assert.equal(age(42_000), '42s');
   assert.equal(age(3 * 3600_000 + 600_000), '3h');
+});
+
+test('download progress from the wave devices, in tenths, only while downloading', () => {
+  const wave = { devices: ['gw-a', 'gw-b', 'gw-c'], outcomes: {} } as unknown as WaveProgress;
+  const reports = new Map<string, RolloutReport>([
+    ['gw-a', report('gw-a', 'downloading', { progress: { bytes: 4_999, total: 10_000 } })],
+    ['gw-b', report('gw-b', 'verifying', { progress: { bytes: 10_000, total: 10_000 } })],
+    ['gw-c', report('gw-c', 'downloading', { progress: { bytes: 10_000, total: 10_000 } })],
+  ]);
+  assert.equal(downloadLine('wave 1/2', wave, reports), 'wave 1/2: downloading gw-a 40%, gw-c 100%');
+  assert.equal(downloadLine('wave 1/2', wave, new Map()), undefined);
 });

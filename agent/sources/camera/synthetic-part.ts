@@ -16,6 +16,9 @@ export interface Defect {
   x: number;
   y: number;
   size: number;
+  /** A scratch's direction in radians (x towards y), and its full width in pixels. */
+  angle?: number;
+  width?: number;
 }
 
 export interface PartOptions {
@@ -98,7 +101,7 @@ function drawScratch(lum: Float32Array, cover: Float32Array, w: number, h: numbe
       lum[i] = bright ? lum[i]! + depth * a : lum[i]! * (1 - depth * a);
     }
   }
-  return { kind: 'scratch', x: round1(x), y: round1(y), size: round1(length) };
+  return { kind: 'scratch', x: round1(x), y: round1(y), size: round1(length), angle: Math.round(angle * 1000) / 1000, width: round1(2 * half) };
 }
 
 /** A spot: a pit or a stain, dark or bright, with a slightly ragged outline. */

@@ -5,6 +5,7 @@ import type { Counters } from '../../counters.js';
 import type { Component } from '../../lifecycle/component.js';
 import type { FrameQueue } from '../../pipeline/frame-queue.js';
 import { encodePartJpeg, renderPart } from './synthetic-part.js';
+import type { CaptureRequest, CaptureTarget } from './trigger.js';
 
 export interface SyntheticSourceOptions {
   config: SyntheticSourceConfig;
@@ -19,7 +20,7 @@ export interface SyntheticSourceOptions {
  * scratches or spots, at a fixed frame rate. It behaves like a real free-running
  * camera: when the pipeline falls behind, the oldest waiting frame is dropped.
  */
-export class SyntheticSource implements Component {
+export class SyntheticSource implements Component, CaptureTarget {
   readonly name: string;
   private timer: NodeJS.Timeout | undefined;
   private index = 0;
@@ -31,6 +32,7 @@ export class SyntheticSource implements Component {
   }
 
   async start(): Promise<void> {
+    if (this.opts.config.mode === 'triggered') return;
     const period = 1000 / this.opts.config.fps;
     let due = this.opts.clock.monotonic();
     const tick = () => {
@@ -50,7 +52,13 @@ export class SyntheticSource implements Component {
     await this.producing;
   }
 
-  private async produce(): Promise<void> {
+  /** A triggered camera's picture: one frame now, carrying the part id. */
+  capture(request: CaptureRequest): void {
+    if (this.stopped) return;
+    this.producing = this.producing.then(() => this.produce(request.partId));
+  }
+
+  private async produce(partId?: string): Promise<void> {
     const { config, queue, counters, clock, log } = this.opts;
     if (config.limit > 0 && this.index >= config.limit) return;
     const index = this.index++;
@@ -65,6 +73,7 @@ export class SyntheticSource implements Component {
         data,
         ts: clock.now(),
         arrivedAt: clock.monotonic(),
+        ...(partId === undefined ? {} : { partId }),
         settle: () => {},
       });
     } catch (err) {

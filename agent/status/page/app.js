@@ -74,6 +74,8 @@ function renderStatus(s) {
   setText('latency-commit', fmt.pair(s.latency.frameToCommit.p50Ms, s.latency.frameToCommit.p99Ms));
   const c = s.counters;
   setText('frame-counters', `${fmt.num(c.framesIn)} · ${fmt.num(c.rejected)} · ${fmt.num(c.dropped)} · ${fmt.num(c.errors)}`);
+  const x = s.explanations;
+  setText('explain-counters', x ? `${fmt.num(x.explained)} · ${fmt.num(x.skippedBudget)} · ${fmt.num(x.skippedBusy)} · ${fmt.num(x.failed)}` : 'explanations not configured');
 
   fill($('models').tBodies[0], s.models.map((m) => el('tr', {},
     el('td', {}, m.name, ' ', m.loaded ? '' : badge('fault', 'not loaded')),
@@ -168,8 +170,45 @@ async function showPrediction(seq) {
     return el('tr', {}, el('td', {}, t.label), el('td', {}, fmt.score(t.score)), el('td', {}, bar));
   }));
   setText('detail-thumbnail', p.thumbnail ? 'thumbnail' : 'no thumbnail stored');
-  setText('detail-explanation', p.explanation ? 'explanation' : 'no explanation');
+  renderExplanation($('detail-explanation'), p.explanation);
   setText('detail-drift', p.drift ? 'drift' : 'drift not configured');
+}
+
+// ---- explanations ----------------------------------------------------------------
+
+// An occlusion map: the small overlay the gateway stored, or the grid itself drawn in cells;
+// Shapley values: one bar per feature, right for pushing the output up, left for down.
+function renderExplanation(box, e) {
+  box.classList.toggle('placeholder', !e);
+  if (!e) { box.replaceChildren('no explanation'); return; }
+  const v = e.values;
+  if (e.method === 'occlusion') {
+    const heat = Array.from(atob(v.heat), (c) => v.min + (c.charCodeAt(0) / 255) * (v.max - v.min));
+    const top = Math.max(...heat, 0);
+    const picture = v.overlay
+      ? el('img', { class: 'heatmap-overlay', src: `data:image/png;base64,${v.overlay}`, alt: `occlusion map of ${v.label}` })
+      : el('div', { class: 'heatmap-grid', role: 'img', 'aria-label': `occlusion map of ${v.label}` }, ...heat.map((h) => {
+        const cell = el('span');
+        cell.style.opacity = String(top > 0 ? Math.max(0, h) / top : 0);
+        return cell;
+      }));
+    if (!v.overlay) picture.style.gridTemplateColumns = `repeat(${v.cols}, 1fr)`;
+    box.replaceChildren(picture, el('p', { class: 'caption' },
+      `Red: covering that part of the image lowered "${v.label}" (${fmt.score(v.score)}) the most, by up to ${fmt.score(top)}. ${v.rows} × ${v.cols} cells, ${v.runs} model runs.`));
+    return;
+  }
+  if (e.method === 'shapley') {
+    const span = Math.max(...v.values.map(Math.abs), 1e-12);
+    const rows = v.features.map((f, i) => {
+      const bar = el('span', { class: `bar ${v.values[i] >= 0 ? 'up' : 'down'}` });
+      bar.style.width = `${Math.round((Math.abs(v.values[i]) / span) * 60) / 10}rem`;
+      return el('tr', {}, el('td', {}, f), el('td', {}, v.values[i].toFixed(4)), el('td', {}, bar));
+    });
+    box.replaceChildren(el('table', { class: 'shapley' }, el('tbody', {}, ...rows)),
+      el('p', { class: 'caption' }, `${v.output}: ${v.baseValue.toFixed(4)} on average over ${v.backgroundRows} reference rows, ${v.prediction.toFixed(4)} here; the bars add up to the difference${v.exact ? '' : ' (sampled)'}.`));
+    return;
+  }
+  box.replaceChildren(el('p', {}, `${e.method} explanation`));
 }
 
 // ---- events ----------------------------------------------------------------------

@@ -1,0 +1,84 @@
+import type { Statement } from 'better-sqlite3';
+import type { Logger } from 'pino';
+import type { Clock } from '../clock.js';
+import type { EventSink } from '../events.js';
+import type { SqliteDatabase } from './database.js';
+
+/** A captured input (an image or a feature window) kept for central to retrain or audit with. */
+export interface NewSample {
+  source: string;
+  frameId: string;
+  /** The prediction it belongs to, once committed. */
+  seq?: number;
+  mediaType: string;
+  data: Buffer;
+}
+
+export interface SampleStoreOptions {
+  db: SqliteDatabase;
+  /** Budget of all captured samples together (config `buffer.quota.samplesBytes`). */
+  quotaBytes: number;
+  events: EventSink;
+  log: Logger;
+  clock: Clock;
+}
+
+/**
+ * Captured samples, with their own byte budget inside the store: before a sample is added,
+ * the oldest samples (already sent ones first) are evicted until it fits, and each
+ * eviction is counted and recorded. A sample larger than the whole budget is refused.
+ */
+export class SampleStore {
+  evicted = 0;
+  private readonly insert: Statement<[number, string, string, number | null, string, number, Buffer]>;
+  private readonly total: Statement<[], number>;
+  private readonly oldest: Statement<[], { id: number; bytes: number }>;
+  private readonly remove: Statement<[number]>;
+
+  constructor(private readonly opts: SampleStoreOptions) {
+    const { db } = opts;
+    this.insert = db.prepare('INSERT INTO samples (ts, source, frame_id, seq, media_type, bytes, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.total = db.prepare<[], number>('SELECT coalesce(sum(bytes), 0) FROM samples').pluck();
+    this.oldest = db.prepare('SELECT id, bytes FROM samples ORDER BY sent_at IS NULL, id LIMIT 1');
+    this.remove = db.prepare('DELETE FROM samples WHERE id = ?');
+  }
+
+  /** Captured samples central has not acknowledged yet, oldest first. */
+  unsent(limit: number): Array<{ id: number; ts: number; source: string; frameId: string; seq: number | null; mediaType: string; data: Buffer }> {
+    const rows = this.opts.db.prepare('SELECT id, ts, source, frame_id, seq, media_type, data FROM samples WHERE sent_at IS NULL ORDER BY id LIMIT ?').all(limit) as Array<{ id: number; ts: number; source: string; frame_id: string; seq: number | null; media_type: string; data: Buffer }>;
+    return rows.map((r) => ({ id: r.id, ts: r.ts, source: r.source, frameId: r.frame_id, seq: r.seq, mediaType: r.media_type, data: r.data }));
+  }
+
+  markSent(id: number, at: number): void {
+    this.opts.db.prepare('UPDATE samples SET sent_at = ? WHERE id = ?').run(at, id);
+  }
+
+  /** Bytes of sample data held. */
+  usedBytes(): number {
+    return this.total.get() ?? 0;
+  }
+
+  /** Stores `sample`, evicting older ones to fit; returns its id, or undefined when it can never fit. */
+  add(sample: NewSample): number | undefined {
+    const size = sample.data.length;
+    if (size > this.opts.quotaBytes) {
+      this.opts.events.record({ level: 'warn', kind: 'sample_refused', source: sample.source, message: `sample of ${size} bytes exceeds the samples quota of ${this.opts.quotaBytes} bytes`, detail: { frameId: sample.frameId, bytes: size } });
+      return undefined;
+    }
+    let used = this.usedBytes();
+    let freed = 0;
+    while (used + size > this.opts.quotaBytes) {
+      const row = this.oldest.get();
+      if (!row) break;
+      this.remove.run(row.id);
+      used -= row.bytes;
+      freed++;
+    }
+    if (freed > 0) {
+      this.evicted += freed;
+      this.opts.events.record({ level: 'warn', kind: 'store_evicted', source: 'store', message: `evicted ${freed} captured samples to stay within the samples quota`, detail: { class: 'samples', count: freed, quotaBytes: this.opts.quotaBytes } });
+    }
+    const info = this.insert.run(this.opts.clock.now(), sample.source, sample.frameId, sample.seq ?? null, sample.mediaType, size, sample.data);
+    return Number(info.lastInsertRowid);
+  }
+}

@@ -1,0 +1,308 @@
+import type { Logger } from 'pino';
+import type { EncodedRows, Outbox } from '../buffer/outbox.js';
+import type { Clock } from '../clock.js';
+import { AgentError, errorMessage } from '../errors.js';
+import type { EventSink } from '../events.js';
+import { Backoff, sleep } from '../lifecycle/backoff.js';
+import type { BrokerSession } from './connection.js';
+import { Doorbell } from './doorbell.js';
+import { TokenBucket } from './token-bucket.js';
+
+/** What the sync has delivered since start; the status page reads it. */
+export interface SyncStats {
+  batchesAcked: number;
+  predictionsAcked: number;
+  lastAckAt: number | undefined;
+  /** Of those, predictions that waited out an outage (the backlog). */
+  backlogAcked: number;
+}
+
+/** One batch ready for the wire. */
+export interface WireMessage {
+  topic: string;
+  payload: Buffer | string;
+  /** A label for logs: the batch id. */
+  id: string;
+}
+
+export interface DeliveryOptions {
+  outbox: Outbox;
+  session: { readonly session: BrokerSession | undefined; waitForSession(signal: AbortSignal): Promise<BrokerSession | undefined> };
+  /** Builds the message for `rows`; `backlog` is true for rows that waited out an outage. */
+  encode: (rows: EncodedRows, backlog: boolean) => WireMessage | Promise<WireMessage>;
+  /** Whether sending may happen now (Sparkplug: the primary host is online and the birth went out). */
+  ready?: () => boolean;
+  maxCount: number;
+  /** Backlog batches may be larger: nobody waits on their latency, and fewer messages drain faster. */
+  backlogMaxCount: number;
+  maxBytes: number;
+  lingerMs: number;
+  inflight: number;
+  backlogRatePerS: number;
+  ackTimeoutMs: number;
+  reconnect: { minMs: number; maxMs: number };
+  events: EventSink;
+  log: Logger;
+  clock: Clock;
+  random?: () => number;
+}
+
+type Outcome = 'drained' | 'lost' | 'failed';
+
+/** Acks are written to the outbox at least this often... */
+const MARK_EVERY_MS = 20;
+/** ...or once this many batches were acknowledged. */
+const MARK_MAX_RANGES = 64;
+/** Unacknowledged batches remembered for resending with the same ids. */
+const MAX_REMEMBERED = 1024;
+
+/**
+ * Moves the outbox to the broker over whatever session is live. Rows are sent as QoS 1
+ * batches, up to `inflight` awaiting their PUBACK at once, and marked sent only by the
+ * PUBACK of the batch carrying them. At every new session the rows committed before it are
+ * the backlog: rows committed since (live) always go first, and the backlog, oldest first,
+ * fills the spare room at no more than `backlogRatePerS`. Each stream is in sequence order;
+ * after a loss the unacknowledged rows go again and central drops repeats by (device, seq).
+ */
+export class Delivery {
+  readonly stats: SyncStats = { batchesAcked: 0, predictionsAcked: 0, lastAckAt: undefined, backlogAcked: 0 };
+  private readonly doorbell = new Doorbell();
+  private readonly halt = new AbortController();
+  private readonly drain = new AbortController();
+  private readonly retry: Backoff;
+  private readonly bucket: TokenBucket;
+  private running: Promise<void> | undefined;
+  private refusing = false;
+  private readonly acked: Array<[number, number]> = [];
+  /** Batches published and not yet acknowledged, first → last seq, by first. */
+  private readonly unacked = new Map<number, number>();
+  private markTimer: NodeJS.Timeout | undefined;
+  /** Settles once the previous batch's publish was handed to the client. */
+  private order: Promise<void> = Promise.resolve();
+
+  constructor(private readonly opts: DeliveryOptions) {
+    this.retry = new Backoff({ ...opts.reconnect, ...(opts.random ? { random: opts.random } : {}) });
+    this.bucket = new TokenBucket(opts.backlogRatePerS, Math.max(opts.backlogMaxCount, Math.ceil(opts.backlogRatePerS / 10)), opts.clock);
+  }
+
+  /** Rows were committed, or the gate opened: look again. Cheap, never throws. */
+  wake(): void {
+    this.doorbell.ring();
+  }
+
+  run(): void {
+    this.running ??= this.loop().catch((err: unknown) => this.opts.log.error({ err }, 'send loop failed'));
+  }
+
+  /** Sends what is pending while connected until `deadline` aborts, then stops for good. */
+  async finish(deadline: AbortSignal): Promise<void> {
+    this.drain.abort();
+    this.doorbell.ring();
+    if (this.running) await Promise.race([this.running, aborted(deadline)]);
+    this.halt.abort();
+    this.doorbell.ring();
+    await this.running;
+    this.flushMarks();
+  }
+
+  private async loop(): Promise<void> {
+    const halt = this.halt.signal;
+    const idle = AbortSignal.any([halt, this.drain.signal]);
+    while (!halt.aborted) {
+      const session = this.drain.signal.aborted ? this.opts.session.session : await this.opts.session.waitForSession(idle);
+      if (!session) {
+        if (this.drain.signal.aborted) return;
+        continue;
+      }
+      const outcome = await this.serve(session);
+      if (outcome === 'drained') return;
+      if (outcome === 'failed' && !halt.aborted) await sleep(this.retry.next(), AbortSignal.any([halt, session.closed]));
+      if (this.drain.signal.aborted && !this.opts.session.session) return;
+    }
+  }
+
+  /** One session's worth of sending; returns why it ended. */
+  private async serve(session: BrokerSession): Promise<Outcome> {
+    const { outbox, maxCount, backlogMaxCount, maxBytes, lingerMs, clock } = this.opts;
+    const halt = this.halt.signal;
+    const gone = AbortSignal.any([halt, session.closed]);
+    this.flushMarks();
+    const boundary = outbox.lastSeq();
+    let liveCursor = boundary;
+    let backlogCursor = 0;
+    let backlogDone = boundary === 0;
+    let shortSince: number | undefined;
+    let failure: unknown;
+    const inflight = new Set<Promise<void>>();
+    while (session.open && !halt.aborted && failure === undefined) {
+      const rung = this.doorbell.count;
+      let waitMs: number | undefined;
+      while (inflight.size < this.opts.inflight && (this.opts.ready?.() ?? true)) {
+        // A queue of live rows goes in batches as large as the backlog's; a short one lingers.
+        let rows = outbox.encodedAfter(liveCursor, Number.MAX_SAFE_INTEGER, backlogMaxCount, maxBytes);
+        let backlog = false;
+        if (rows && rows.count < maxCount && !rows.full && backlogDone && lingerMs > 0 && !this.drain.signal.aborted) {
+          // A short live batch waits up to lingerMs for company, so a busy line sends full batches.
+          shortSince ??= clock.monotonic();
+          const left = shortSince + lingerMs - clock.monotonic();
+          if (left > 0) {
+            waitMs = left;
+            break;
+          }
+        }
+        if (!rows && !backlogDone) {
+          const allowed = this.bucket.take(backlogMaxCount);
+          if (allowed === 0) {
+            waitMs = Math.max(1, this.bucket.msUntil(backlogMaxCount));
+            break;
+          }
+          let upTo = this.cut(backlogCursor, boundary);
+          rows = outbox.encodedAfter(backlogCursor, upTo, allowed, maxBytes);
+          // Nothing unsent before a remembered batch: skip ahead to it rather than stop.
+          while (!rows && upTo < boundary) {
+            backlogCursor = upTo;
+            upTo = this.cut(backlogCursor, boundary);
+            rows = outbox.encodedAfter(backlogCursor, upTo, allowed, maxBytes);
+          }
+          this.bucket.giveBack(allowed - (rows?.count ?? 0));
+          if (!rows) backlogDone = true;
+          backlog = true;
+        }
+        if (!rows) break;
+        shortSince = undefined;
+        if (backlog) backlogCursor = rows.last;
+        else liveCursor = rows.last;
+        const sending = this.send(session, rows, backlog).catch((err: unknown) => {
+          failure ??= err;
+        });
+        inflight.add(sending);
+        void sending.finally(() => {
+          inflight.delete(sending);
+          this.doorbell.ring();
+        });
+      }
+      if (failure !== undefined) break;
+      if (inflight.size === 0 && backlogDone && waitMs === undefined && this.drain.signal.aborted && !outbox.encodedAfter(liveCursor, Number.MAX_SAFE_INTEGER, 1, maxBytes)) {
+        this.flushMarks();
+        return 'drained';
+      }
+      await this.doorbell.wait(rung, waitMs, gone);
+    }
+    await Promise.allSettled([...inflight]);
+    if (failure !== undefined && session.open && !halt.aborted) {
+      this.onFailure(failure);
+      return 'failed';
+    }
+    return 'lost';
+  }
+
+  /**
+   * The end of the next backlog batch starting after `cursor`: a batch sent before and not
+   * acknowledged is sent again with exactly its rows, so its copy carries the same batch id.
+   */
+  private cut(cursor: number, upTo: number): number {
+    for (const [first, last] of this.unacked) {
+      if (last <= cursor) continue;
+      return Math.min(upTo, cursor + 1 >= first ? last : first - 1);
+    }
+    return upTo;
+  }
+
+  private remember(rows: EncodedRows): void {
+    this.unacked.set(rows.first, rows.last);
+    if (this.unacked.size > MAX_REMEMBERED) this.unacked.delete(this.unacked.keys().next().value!);
+    // Kept sorted by first, so `cut` finds the next one in a single pass.
+    if (this.unacked.size > 1) {
+      const sorted = [...this.unacked].sort((a, b) => a[0] - b[0]);
+      this.unacked.clear();
+      for (const [f, l] of sorted) this.unacked.set(f, l);
+    }
+  }
+
+  private async send(session: BrokerSession, rows: EncodedRows, backlog: boolean): Promise<void> {
+    this.remember(rows);
+    // Encoding (gzip) runs in parallel; publishing happens in the order the batches were
+    // taken, so the broker, and central, see each stream in sequence order.
+    const encoding = Promise.resolve(this.opts.encode(rows, backlog));
+    const turn = this.order.then(() => encoding);
+    const acked = turn.then((message) => this.publish(session, message));
+    this.order = turn.then(noop, noop);
+    await acked;
+    this.markSent(rows, backlog);
+    this.retry.reset();
+    this.refusing = false;
+  }
+
+  private publish(session: BrokerSession, message: WireMessage): Promise<void> {
+    const { ackTimeoutMs } = this.opts;
+    const gone = [this.halt.signal, session.closed];
+    return new Promise<void>((resolve, reject) => {
+      const finish = (err?: Error) => {
+        clearTimeout(timer);
+        for (const s of gone) s.removeEventListener('abort', onGone);
+        if (err) reject(err);
+        else resolve();
+      };
+      const onGone = () => finish(new AgentError('E_BROKER_DISCONNECTED', `connection lost before batch ${message.id} was acknowledged`, { retryable: true }));
+      const timer = setTimeout(() => {
+        // A connection that swallows acks is as good as dead; a fresh one resends.
+        this.opts.log.warn({ batchId: message.id, ackTimeoutMs }, 'no PUBACK in time; reconnecting');
+        session.client.end(true);
+      }, ackTimeoutMs);
+      if (gone.some((s) => s.aborted)) return onGone();
+      for (const s of gone) s.addEventListener('abort', onGone, { once: true });
+      session.client.publish(message.topic, message.payload, { qos: 1 }, (err) => {
+        if (!err) return finish();
+        finish(new AgentError('E_BATCH_REFUSED', `broker refused batch ${message.id}: ${errorMessage(err)}`, { retryable: true, cause: err }));
+      });
+    });
+  }
+
+  /**
+   * Acks are recorded in the outbox a few at a time (one transaction per MARK_EVERY_MS): a
+   * transaction per batch would cap the drain at the disk's commit rate.
+   */
+  private markSent(rows: EncodedRows, backlog: boolean): void {
+    const at = this.opts.clock.now();
+    this.unacked.delete(rows.first);
+    this.acked.push([rows.first, rows.last]);
+    if (this.acked.length >= MARK_MAX_RANGES) this.flushMarks();
+    else this.markTimer ??= setTimeout(() => this.flushMarks(), MARK_EVERY_MS);
+    this.stats.batchesAcked++;
+    this.stats.predictionsAcked += rows.count;
+    if (backlog) this.stats.backlogAcked += rows.count;
+    this.stats.lastAckAt = at;
+  }
+
+  /** Writes the acks gathered so far; before a session's first read, so nothing acked goes twice. */
+  private flushMarks(): void {
+    clearTimeout(this.markTimer);
+    this.markTimer = undefined;
+    if (this.acked.length === 0) return;
+    const ranges = this.acked.splice(0);
+    try {
+      this.opts.outbox.markSentRanges(ranges, this.opts.clock.now());
+    } catch (err) {
+      // Delivered but not recorded: the rows go again under the same batch ids, central drops them.
+      const span = `${ranges[0]![0]}..${ranges.at(-1)![1]}`;
+      this.opts.events.record({ level: 'error', kind: 'store_write_failed', source: 'sync', message: `could not mark ${span} sent: ${errorMessage(err)}` });
+    }
+  }
+
+  private onFailure(err: unknown): void {
+    this.opts.log.warn({ err }, `batch not delivered: ${errorMessage(err)}`);
+    if (!(err instanceof AgentError) || err.code !== 'E_BATCH_REFUSED' || this.refusing) return;
+    // Once per streak: a broker refusing (ACL, quota) would otherwise fill the audit trail.
+    this.refusing = true;
+    this.opts.events.record({ level: 'error', kind: 'batch_refused', source: 'sync', message: err.message });
+  }
+}
+
+function noop(): void {}
+
+function aborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    signal.addEventListener('abort', () => resolve(), { once: true });
+  });
+}

@@ -1,0 +1,35 @@
+import type { PredictionBatch } from '../../protocol/predictions.js';
+import type { DeviceStatus } from '../../protocol/status.js';
+import type { EventBatch, ExplanationBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
+
+/** Last known state of a device, from its status topic and its latest batch. */
+export interface DeviceRow {
+  device: string;
+  site: string | null;
+  state: string | null;
+  status_ts: number | null;
+  agent_version: string | null;
+  last_seq: number | null;
+  updated_at: number;
+}
+
+/** The table each message kind lands in, for counting. */
+export type IngestTable = 'predictions' | 'events' | 'health' | 'explanations' | 'samples';
+
+/**
+ * Where ingest writes: SQLite or PostgreSQL. Every write is one transaction and
+ * idempotent by its natural key, so a redelivered message changes nothing; each returns
+ * how many rows were new.
+ */
+export interface IngestStore {
+  readonly kind: 'sqlite' | 'postgres';
+  storeBatch(batch: PredictionBatch, at: number): Promise<number>;
+  storeEvents(batch: EventBatch, at: number): Promise<number>;
+  storeHealth(report: HealthReport, at: number): Promise<number>;
+  storeExplanations(batch: ExplanationBatch, at: number): Promise<number>;
+  storeSample(sample: SampleMessage, data: Buffer, at: number): Promise<number>;
+  storeStatus(device: string, status: DeviceStatus, at: number): Promise<void>;
+  count(table: IngestTable, device?: string): Promise<number>;
+  device(id: string): Promise<DeviceRow | undefined>;
+  close(): Promise<void>;
+}
