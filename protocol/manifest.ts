@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { LineageSchema } from './lineage.js';
 import { PreprocessSchema } from './preprocess.js';
 import { ReferenceProfileSchema } from './reference-profile.js';
 import { compareSemver, isSemver } from './semver.js';
@@ -141,6 +142,8 @@ export const ModelManifest = z
     arch: z.array(z.enum(ARCHES)).min(1).max(ARCHES.length),
     packedBy: z.string().max(200).optional(),
     notes: z.string().max(4000).optional(),
+    /** Training data, code, hyperparameters, validation metrics, who packed it and when (`edgectl pack` fills it). */
+    lineage: LineageSchema.optional(),
   })
   .superRefine((m, ctx) => {
     if (Date.parse(m.expiresAt) <= Date.parse(m.createdAt)) ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'expiresAt must be after createdAt' });
