@@ -114,11 +114,12 @@ export class Agent {
       ...(this.store.quota ? { quota: this.store.quota } : {}),
       onCommit: () => (this.sparkplug ?? this.sync).wake(),
     });
+    const driftWindows = new DriftWindowStore(this.store.database);
     const drift = new DriftSet({
       models: [...config.models, ...config.sensorModels],
       baseDir: opts.baseDir,
       bundleProfile: (name, version) => (config.rollout.enabled ? this.rollout.bundleProfile(name, version) : undefined),
-      windows: new DriftWindowStore(this.store.database),
+      windows: driftWindows,
       samples: this.store.samples,
       events,
       clock,
@@ -220,6 +221,7 @@ export class Agent {
       everyS: config.broker.telemetryS,
       events: this.store.events,
       samples: this.store.samples,
+      driftWindows,
       channel: this.sync,
       clock,
       log: log.child({ component: 'telemetry' }),

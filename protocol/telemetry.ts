@@ -17,7 +17,7 @@ export function telemetryTopic(prefix: string, device: string, kind: TelemetryKi
 }
 
 /** Topic levels after the device id that central ingests. */
-export const TELEMETRY_KINDS = ['events', 'health', 'explanations', 'samples'] as const;
+export const TELEMETRY_KINDS = ['events', 'health', 'explanations', 'samples', 'drift'] as const;
 export type TelemetryKind = (typeof TELEMETRY_KINDS)[number];
 
 /** One audit event; `id` increases per device and is the de-duplication key. */
@@ -86,3 +86,32 @@ export const SampleMessage = z.object({
   data: z.string(),
 });
 export type SampleMessage = z.infer<typeof SampleMessage>;
+
+/** One statistic of a drift window, as judged against its warn and alarm levels. */
+export const DriftStatistic = z.object({
+  subject: z.string().min(1).max(200),
+  statistic: z.string().min(1).max(100),
+  value: z.number(),
+  level: z.enum(['ok', 'warn', 'alarm']),
+});
+
+/** One closed drift window of a model; `id` increases per device and is the de-duplication key. */
+export const DriftWindowReport = z.object({
+  id: z.number().int().positive(),
+  model: z.string().min(1).max(200),
+  modelVersion: z.string().min(1).max(100),
+  startedAt: z.number().int().nonnegative(),
+  endedAt: z.number().int().nonnegative(),
+  samples: z.number().int().nonnegative(),
+  level: z.enum(['ok', 'warn', 'alarm']),
+  stats: z.array(DriftStatistic).max(2000),
+});
+export type DriftWindowReport = z.infer<typeof DriftWindowReport>;
+
+/** Drift windows of one device, oldest first, sent with the health report. */
+export const DriftWindowBatch = z.object({
+  v: z.literal(1),
+  device: z.string().min(1),
+  windows: z.array(DriftWindowReport).min(1).max(200),
+});
+export type DriftWindowBatch = z.infer<typeof DriftWindowBatch>;

@@ -1,14 +1,17 @@
 import type { Logger } from 'pino';
 import type { EventLog } from '../buffer/events.js';
+import type { DriftWindowStore } from '../drift/window-store.js';
 import type { SampleStore } from '../buffer/samples.js';
 import type { Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Component } from '../lifecycle/component.js';
-import type { EventBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
+import type { DriftWindowBatch, EventBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
 import { telemetryTopic } from '../../protocol/telemetry.js';
 
 /** Events per message; an outage's worth goes in several. */
 const EVENTS_PER_MESSAGE = 500;
+/** Drift windows per message: a window holds a few dozen statistics. */
+const WINDOWS_PER_MESSAGE = 50;
 
 export interface TelemetryOptions {
   deviceId: string;
@@ -20,6 +23,8 @@ export interface TelemetryOptions {
   health: () => Omit<HealthReport, 'v' | 'device' | 'ts'>;
   /** Captured inputs (drift, low confidence), one message each, marked sent on PUBACK. */
   samples?: SampleStore | undefined;
+  /** Each closed drift window's statistics, sent after the health report and marked sent on PUBACK. */
+  driftWindows?: DriftWindowStore | undefined;
   clock: Clock;
   log: Logger;
 }
@@ -63,6 +68,7 @@ export class TelemetryPublisher implements Component {
     const { deviceId, topicPrefix, events, channel, clock } = this.opts;
     const report: HealthReport = { v: 1, device: deviceId, ts: clock.now(), ...this.opts.health() };
     await channel.publishMessage(telemetryTopic(topicPrefix, deviceId, 'health'), JSON.stringify(report));
+    await this.sweepDrift();
     await this.sweepEvents();
     await this.sweepSamples();
   }
@@ -81,6 +87,19 @@ export class TelemetryPublisher implements Component {
       };
       await channel.publishMessage(telemetryTopic(topicPrefix, deviceId, 'events'), JSON.stringify(message));
       events.markSent(first.id, last.id, clock.now());
+    }
+  }
+
+  /** The health stream's drift windows, oldest first; central stores each (device, id) once. */
+  private async sweepDrift(): Promise<void> {
+    const { deviceId, topicPrefix, channel, clock, driftWindows } = this.opts;
+    if (!driftWindows) return;
+    for (;;) {
+      const windows = driftWindows.unsent(WINDOWS_PER_MESSAGE);
+      if (windows.length === 0 || this.stopped) return;
+      const message: DriftWindowBatch = { v: 1, device: deviceId, windows };
+      await channel.publishMessage(telemetryTopic(topicPrefix, deviceId, 'drift'), JSON.stringify(message));
+      driftWindows.markSent(windows.map((w) => w.id), clock.now());
     }
   }
 

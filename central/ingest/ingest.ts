@@ -217,6 +217,9 @@ export class Ingest {
       case 'samples':
         this.stats.telemetry += await store.storeSample(m.value, m.data, at);
         return;
+      case 'drift':
+        this.stats.telemetry += await store.storeDriftWindows(m.value, at);
+        return;
     }
   }
 

@@ -3,7 +3,7 @@ import { parsePayload, type ParseResult } from '../../protocol/parse.js';
 import { MAX_BATCH_BYTES, PredictionBatch } from '../../protocol/predictions.js';
 import { DeviceStatus } from '../../protocol/status.js';
 import { CheckedExplanationBatch } from '../../protocol/explanations.js';
-import { EventBatch, type ExplanationBatch, HealthReport, MAX_SAMPLE_BYTES, MAX_TELEMETRY_BYTES, SampleMessage } from '../../protocol/telemetry.js';
+import { DriftWindowBatch, EventBatch, type ExplanationBatch, HealthReport, MAX_SAMPLE_BYTES, MAX_TELEMETRY_BYTES, SampleMessage } from '../../protocol/telemetry.js';
 import { deviceOfTopic } from '../../protocol/topics.js';
 
 /** Status messages are tiny; anything bigger is not one. */
@@ -16,10 +16,11 @@ export type Inbound =
   | { kind: 'events'; device: string; value: EventBatch }
   | { kind: 'health'; device: string; value: HealthReport }
   | { kind: 'explanations'; device: string; value: ExplanationBatch }
-  | { kind: 'samples'; device: string; value: SampleMessage; data: Buffer };
+  | { kind: 'samples'; device: string; value: SampleMessage; data: Buffer }
+  | { kind: 'drift'; device: string; value: DriftWindowBatch };
 
 /** Topic levels after `<prefix>/<device>/` that ingest subscribes to. */
-export const INGESTED_KINDS = ['predictions', 'status', 'events', 'health', 'explanations', 'samples'] as const;
+export const INGESTED_KINDS = ['predictions', 'status', 'events', 'health', 'explanations', 'samples', 'drift'] as const;
 
 /**
  * Decodes one message: the topic names the device and the kind; the payload is size-checked,
@@ -56,6 +57,10 @@ export function decode(prefix: string, topic: string, payload: Buffer): ParseRes
     }
     case 'explanations': {
       const r = mine(parseMaybeGzip(CheckedExplanationBatch, payload, MAX_TELEMETRY_BYTES), 'explanations');
+      return r.ok ? { ok: true, value: { kind, device, value: r.value } } : r;
+    }
+    case 'drift': {
+      const r = mine(parseMaybeGzip(DriftWindowBatch, payload, MAX_TELEMETRY_BYTES), 'drift windows');
       return r.ok ? { ok: true, value: { kind, device, value: r.value } } : r;
     }
     default: {

@@ -1,7 +1,7 @@
 import pg from 'pg';
 import type { PredictionBatch } from '../../protocol/predictions.js';
 import type { DeviceStatus } from '../../protocol/status.js';
-import type { EventBatch, ExplanationBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
+import type { DriftWindowBatch, EventBatch, ExplanationBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
 import type { DeviceRow, IngestStore, IngestTable } from './store.js';
 
 const SCHEMA = `
@@ -34,6 +34,11 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS samples (
     device text NOT NULL, id bigint NOT NULL, ts bigint NOT NULL, source text NOT NULL, frame_id text NOT NULL,
     seq bigint, media_type text NOT NULL, data bytea NOT NULL, received_at bigint NOT NULL, PRIMARY KEY (device, id)
+  );
+  CREATE TABLE IF NOT EXISTS drift_windows (
+    device text NOT NULL, id bigint NOT NULL, model text NOT NULL, model_version text NOT NULL, started_at bigint NOT NULL,
+    ended_at bigint NOT NULL, samples integer NOT NULL, level text NOT NULL, stats jsonb NOT NULL, received_at bigint NOT NULL,
+    PRIMARY KEY (device, id)
   );
 `;
 
@@ -143,6 +148,19 @@ export class PostgresIngestStore implements IngestStore {
       `INSERT INTO samples (device, id, ts, source, frame_id, seq, media_type, data, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
        ON CONFLICT (device, id) DO NOTHING`,
       [s.device, s.id, s.ts, s.source, s.frameId, s.seq ?? null, s.mediaType, data, at],
+    );
+    return res.rowCount ?? 0;
+  }
+
+  async storeDriftWindows(b: DriftWindowBatch, at: number): Promise<number> {
+    const w = b.windows;
+    const res = await this.pool.query(
+      `INSERT INTO drift_windows (device, id, model, model_version, started_at, ended_at, samples, level, stats, received_at)
+       SELECT $1, u.id, u.model, u.model_version, u.started_at, u.ended_at, u.samples, u.level, u.stats::jsonb, $2
+       FROM unnest($3::bigint[], $4::text[], $5::text[], $6::bigint[], $7::bigint[], $8::integer[], $9::text[], $10::text[])
+         AS u(id, model, model_version, started_at, ended_at, samples, level, stats)
+       ON CONFLICT (device, id) DO NOTHING`,
+      [b.device, at, w.map((x) => x.id), w.map((x) => x.model), w.map((x) => x.modelVersion), w.map((x) => x.startedAt), w.map((x) => x.endedAt), w.map((x) => x.samples), w.map((x) => x.level), w.map((x) => JSON.stringify(x.stats))],
     );
     return res.rowCount ?? 0;
   }

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { PredictionBatch } from '../../protocol/predictions.js';
 import type { DeviceStatus } from '../../protocol/status.js';
-import type { EventBatch, ExplanationBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
+import type { DriftWindowBatch, EventBatch, ExplanationBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
 import type { DeviceRow, IngestStore, IngestTable } from './store.js';
 
 const SCHEMA = `
@@ -41,6 +41,11 @@ const SCHEMA = `
     seq INTEGER, media_type TEXT NOT NULL, data BLOB NOT NULL, received_at INTEGER NOT NULL,
     PRIMARY KEY (device, id)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS drift_windows (
+    device TEXT NOT NULL, id INTEGER NOT NULL, model TEXT NOT NULL, model_version TEXT NOT NULL, started_at INTEGER NOT NULL,
+    ended_at INTEGER NOT NULL, samples INTEGER NOT NULL, level TEXT NOT NULL, stats TEXT NOT NULL, received_at INTEGER NOT NULL,
+    PRIMARY KEY (device, id)
+  ) WITHOUT ROWID;
 `;
 
 /** Ingest into one SQLite file (WAL, synchronous=FULL: an ack means the row is on disk). */
@@ -50,6 +55,7 @@ export class SqliteIngestStore implements IngestStore {
   private readonly batch: (b: PredictionBatch, at: number) => number;
   private readonly events: (b: EventBatch, at: number) => number;
   private readonly explanations: (b: ExplanationBatch, at: number) => number;
+  private readonly driftWindows: (b: DriftWindowBatch, at: number) => number;
   private readonly health: Database.Statement;
   private readonly sample: Database.Statement;
   private readonly status: Database.Statement;
@@ -95,6 +101,15 @@ export class SqliteIngestStore implements IngestStore {
       for (const e of b.explanations) fresh += insertExplanation.run(b.device, e.seq, e.ts, e.model, e.method, JSON.stringify(e.values ?? null), at).changes;
       return fresh;
     });
+    const insertWindow = db.prepare(
+      `INSERT OR IGNORE INTO drift_windows (device, id, model, model_version, started_at, ended_at, samples, level, stats, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.driftWindows = db.transaction((b: DriftWindowBatch, at: number) => {
+      let fresh = 0;
+      for (const w of b.windows) fresh += insertWindow.run(b.device, w.id, w.model, w.modelVersion, w.startedAt, w.endedAt, w.samples, w.level, JSON.stringify(w.stats), at).changes;
+      return fresh;
+    });
     this.health = db.prepare(
       `INSERT OR IGNORE INTO health (device, ts, state, reason, outbox_pending, oldest_pending_age_s, store_bytes, store_quota_bytes, evictions, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -125,6 +140,10 @@ export class SqliteIngestStore implements IngestStore {
 
   async storeSample(s: SampleMessage, data: Buffer, at: number): Promise<number> {
     return this.sample.run(s.device, s.id, s.ts, s.source, s.frameId, s.seq ?? null, s.mediaType, data, at).changes;
+  }
+
+  async storeDriftWindows(batch: DriftWindowBatch, at: number): Promise<number> {
+    return this.driftWindows(batch, at);
   }
 
   async storeStatus(device: string, s: DeviceStatus, at: number): Promise<void> {

@@ -1,6 +1,6 @@
 import type { PredictionBatch } from '../../protocol/predictions.js';
 import type { DeviceStatus } from '../../protocol/status.js';
-import type { EventBatch, ExplanationBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
+import type { DriftWindowBatch, EventBatch, ExplanationBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
 
 /** Last known state of a device, from its status topic and its latest batch. */
 export interface DeviceRow {
@@ -14,7 +14,7 @@ export interface DeviceRow {
 }
 
 /** The table each message kind lands in, for counting. */
-export type IngestTable = 'predictions' | 'events' | 'health' | 'explanations' | 'samples';
+export type IngestTable = 'predictions' | 'events' | 'health' | 'explanations' | 'samples' | 'drift_windows';
 
 /**
  * Where ingest writes: SQLite or PostgreSQL. Every write is one transaction and
@@ -28,6 +28,7 @@ export interface IngestStore {
   storeHealth(report: HealthReport, at: number): Promise<number>;
   storeExplanations(batch: ExplanationBatch, at: number): Promise<number>;
   storeSample(sample: SampleMessage, data: Buffer, at: number): Promise<number>;
+  storeDriftWindows(batch: DriftWindowBatch, at: number): Promise<number>;
   storeStatus(device: string, status: DeviceStatus, at: number): Promise<void>;
   count(table: IngestTable, device?: string): Promise<number>;
   device(id: string): Promise<DeviceRow | undefined>;

@@ -72,6 +72,21 @@ test('profile, watch, capture, forward and pull: captured inputs reach a labelli
         db.close();
       }
     }, 20_000);
+    // Each closed window's statistics travel with the health stream, stored once per (device, id).
+    const sent = () => agent.store.database.prepare("SELECT id, model, samples, level, stats FROM drift_windows WHERE sent_at IS NOT NULL ORDER BY id").all() as Array<{ id: number; model: string; samples: number; level: string; stats: string }>;
+    await waitFor('drift windows marked sent', () => sent().length >= 3, 20_000);
+    const atCentral = new Database(ingestDb, { readonly: true });
+    try {
+      for (const w of sent()) {
+        const row = atCentral.prepare("SELECT model, samples, level, stats FROM drift_windows WHERE device = 'gw-capture' AND id = ?").get(w.id) as typeof w | undefined;
+        assert.ok(row, `drift window ${w.id} reached central`);
+        assert.deepEqual({ ...row, stats: JSON.parse(row.stats) as unknown }, { model: w.model, samples: w.samples, level: w.level, stats: JSON.parse(w.stats) as unknown });
+      }
+      const stats = JSON.parse(sent()[0]!.stats) as Array<{ subject: string; statistic: string }>;
+      assert.ok(stats.some((x) => x.subject === 'image.brightness' && x.statistic === 'psi'), JSON.stringify(stats.slice(0, 5)));
+    } finally {
+      atCentral.close();
+    }
   } finally {
     await agent.stop();
   }

@@ -63,7 +63,7 @@ test('two ingest processes share the load over a shared subscription into Postgr
   assert.deepEqual(statuses.map((s) => s.state), ['online', 'online', 'online']);
 });
 
-test('edgectl ingest --db postgres:// stores predictions, events, health, explanations and samples once each', { timeout: 60_000 }, async (t) => {
+test('edgectl ingest --db postgres:// stores predictions, events, health, drift windows, explanations and samples once each', { timeout: 60_000 }, async (t) => {
   const host = lifo(t);
   const pg = await pgSchema(host);
   const broker = await startBroker();
@@ -81,11 +81,14 @@ test('edgectl ingest --db postgres:// stores predictions, events, health, explan
   const shapley = { features: ['vibration', 'temperature'], values: [0.25, -0.05], baseValue: 0.6, prediction: 0.8, output: 'worn', exact: true, coalitions: 4, backgroundRows: 20 };
   const explanations = { v: 1, device, explanations: [{ seq: 1, ts: now, model: 'bearing', method: 'shapley', values: shapley }] };
   const sample = { v: 1, device, id: 1, ts: now, source: 'cam-1', frameId: 'f-1', seq: 1, mediaType: 'image/jpeg', data: Buffer.from('jpeg bytes').toString('base64') };
+  const windowStats = [{ subject: 'image.brightness', statistic: 'psi', value: 0.31, level: 'alarm' }, { subject: 'confidence.top1', statistic: 'ks', value: 0.04, level: 'ok' }];
+  const drift = { v: 1, device, windows: [{ id: 1, model: 'defect', modelVersion: '1.0.0', startedAt: now - 1000, endedAt: now, samples: 200, level: 'alarm', stats: windowStats }] };
   const predictions = [{ ...prediction(1), seq: 1 }];
   const batch = { v: 1, batchId: batchIdOf(device, 1, 1), device, first: 1, last: 1, sentAt: now, predictions };
   for (let copy = 0; copy < 2; copy++) {
     await raw.publishAsync(telemetryTopic(DEFAULT_TOPIC_PREFIX, device, 'events'), JSON.stringify(events), { qos: 1 });
     await raw.publishAsync(telemetryTopic(DEFAULT_TOPIC_PREFIX, device, 'health'), JSON.stringify(health), { qos: 1 });
+    await raw.publishAsync(telemetryTopic(DEFAULT_TOPIC_PREFIX, device, 'drift'), JSON.stringify(drift), { qos: 1 });
     await raw.publishAsync(telemetryTopic(DEFAULT_TOPIC_PREFIX, device, 'explanations'), gzipSync(JSON.stringify(explanations)), { qos: 1 });
     await raw.publishAsync(telemetryTopic(DEFAULT_TOPIC_PREFIX, device, 'samples'), JSON.stringify(sample), { qos: 1 });
     await raw.publishAsync(deviceTopics(DEFAULT_TOPIC_PREFIX, device).predictions, JSON.stringify(batch), { qos: 1 });
@@ -94,12 +97,14 @@ test('edgectl ingest --db postgres:// stores predictions, events, health, explan
   await raw.publishAsync(telemetryTopic(DEFAULT_TOPIC_PREFIX, device, 'health'), JSON.stringify({ ...health, device: 'someone-else', ts: now + 1 }), { qos: 1 });
 
   const count = async (table: string) => Number((await pg.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE device = $1`, [device]))[0]?.n);
-  await waitFor('every table filled', async () => (await count('predictions')) === 1 && (await count('samples')) === 1 && (await count('events')) === 2, 15_000);
+  await waitFor('every table filled', async () => (await count('predictions')) === 1 && (await count('samples')) === 1 && (await count('events')) === 2 && (await count('drift_windows')) === 1, 15_000);
   await waitFor('the refusal to be logged', () => cli.stdout.includes('someone-else'), 10_000);
   assert.deepEqual(
-    { predictions: await count('predictions'), events: await count('events'), health: await count('health'), explanations: await count('explanations'), samples: await count('samples') },
-    { predictions: 1, events: 2, health: 1, explanations: 1, samples: 1 },
+    { predictions: await count('predictions'), events: await count('events'), health: await count('health'), drift: await count('drift_windows'), explanations: await count('explanations'), samples: await count('samples') },
+    { predictions: 1, events: 2, health: 1, drift: 1, explanations: 1, samples: 1 },
   );
+  const [w] = await pg.query<{ level: string; stats: unknown }>('SELECT level, stats FROM drift_windows WHERE device = $1', [device]);
+  assert.deepEqual(w, { level: 'alarm', stats: windowStats });
   const [s] = await pg.query<{ data: Buffer }>('SELECT data FROM samples WHERE device = $1', [device]);
   assert.equal(s!.data.toString(), 'jpeg bytes');
   const [e] = await pg.query<{ values: unknown }>('SELECT "values" FROM explanations WHERE device = $1', [device]);
