@@ -148,6 +148,11 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX explanations_unsent ON explanations (seq) WHERE sent_at IS NULL;
     `);
   },
+  (db) => {
+    // Why a sample was captured (low-confidence, drift-alarm, shadow-disagreement, operator,
+    // ...), so whoever labels it knows what to look for.
+    db.exec('ALTER TABLE samples ADD COLUMN reason TEXT');
+  },
 ];
 
 export interface OpenDatabaseOptions {
