@@ -153,6 +153,11 @@ export const MIGRATIONS: readonly Migration[] = [
     // ...), so whoever labels it knows what to look for.
     db.exec('ALTER TABLE samples ADD COLUMN reason TEXT');
   },
+  (db) => {
+    // Small counters the sync must carry across restarts, such as the Sparkplug B bdSeq of
+    // the last CONNECT: a restarted node continues from it instead of starting over at 0.
+    db.exec('CREATE TABLE sync_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)');
+  },
 ];
 
 export interface OpenDatabaseOptions {
