@@ -15,6 +15,8 @@ import type { OpcuaView } from '../sources/opcua/opcua-source.js';
 import { AGENT_VERSION } from '../version.js';
 import { DiskProbe } from './disk.js';
 import { driftAlarms, driftView } from './drift-view.js';
+import { DriftHistory } from './drift-history.js';
+import { MetricHistory, type HistoryView, type MetricSample } from './history.js';
 import { judgeHealth, type HealthInputs } from './health.js';
 import type { LedInputs } from './led/patterns.js';
 import { renderMetrics } from './prometheus.js';
@@ -62,6 +64,8 @@ export interface StatusCollectorOptions {
 export class StatusCollector implements StatusApi {
   private readonly view: StoreView;
   private readonly disk: DiskProbe;
+  private readonly recent = new MetricHistory();
+  private driftHistory: DriftHistory | undefined;
 
   constructor(private readonly o: StatusCollectorOptions) {
     this.view = new StoreView(o.db, o.config.status.flagBelowScore);
@@ -117,6 +121,33 @@ export class StatusCollector implements StatusApi {
       actions: { enabled: this.o.actionsEnabled },
       ...(this.o.opcua && config.opcua.servers.length > 0 ? { opcua: this.o.opcua() } : {}),
     };
+  }
+
+  /** The charts' figures over the last `minutes`: the sampled ring plus a reading now, and each watched model's drift windows. */
+  history(query: { minutes: number }): HistoryView {
+    const ts = this.o.clock.now();
+    const since = ts - query.minutes * 60_000;
+    const d = this.o.drift?.();
+    this.driftHistory ??= new DriftHistory(this.o.db);
+    const drift = (d?.states ?? []).map((s) => {
+      const psi = d?.limits(s.model)?.psi;
+      return this.driftHistory!.series(s.model, since, ts, { psiWarn: psi?.warn ?? null, psiAlarm: psi?.alarm ?? null });
+    });
+    return { minutes: query.minutes, ts, metrics: this.recent.since(since, this.sample()), drift };
+  }
+
+  /** Samples the charted figures every 10 s until the returned function is called. */
+  startSampling(): () => void {
+    const timer = setInterval(() => this.recent.record(this.sample()), this.recent.stepMs);
+    timer.unref();
+    return () => clearInterval(timer);
+  }
+
+  private sample(): MetricSample {
+    const { metrics, clock } = this.o;
+    const now = clock.monotonic();
+    const commit = summary(metrics.recentFrameToCommit, now);
+    return { ts: clock.now(), predictionsPerS: metrics.predictionRate.rate(now), p50Ms: commit.p50Ms, p99Ms: commit.p99Ms, outboxPending: this.o.outbox.pendingCount() };
   }
 
   /** Sensor models are listed with the image models; rollout does not manage them. */

@@ -34,3 +34,14 @@ function limit(q: URLSearchParams, fallback: number): number {
   if (!Number.isInteger(n) || n < 1 || n > MAX_LIMIT) throw new BadQuery(`limit must be a whole number from 1 to ${MAX_LIMIT}, got "${v}"`);
   return n;
 }
+
+/** The charts cover at most the hour the agent keeps in memory. */
+export const MAX_HISTORY_MINUTES = 60;
+
+export function historyQuery(q: URLSearchParams): { minutes: number } {
+  const v = q.get('minutes');
+  if (v === null || v === '') return { minutes: MAX_HISTORY_MINUTES };
+  const n = Number(v);
+  if (!/^\d{1,3}$/.test(v) || n < 1 || n > MAX_HISTORY_MINUTES) throw new BadQuery(`minutes must be a whole number from 1 to ${MAX_HISTORY_MINUTES}, got "${v.slice(0, 40)}"`);
+  return { minutes: n };
+}

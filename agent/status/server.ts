@@ -7,7 +7,8 @@ import type { Component } from '../lifecycle/component.js';
 import { Exposition } from '../metrics/exposition.js';
 import { checkAction } from './auth.js';
 import { loadPage, type PageAsset } from './page.js';
-import { BadQuery, eventQuery, predictionQuery } from './query.js';
+import type { HistoryView } from './history.js';
+import { BadQuery, eventQuery, historyQuery, predictionQuery } from './query.js';
 import type { Readiness } from './readiness.js';
 import type { StatusSnapshot } from './snapshot.js';
 import type { PredictionDetail, PredictionFilter, PredictionSummary } from './store-view.js';
@@ -20,6 +21,10 @@ export interface StatusApi {
   predictions(filter: PredictionFilter): PredictionSummary[];
   prediction(seq: number): PredictionDetail | undefined;
   events(query: { kind?: string | undefined; limit: number }): { events: StoredEvent[]; kinds: string[] };
+  /** The charts' figures over the last minutes. */
+  history(query: { minutes: number }): HistoryView;
+  /** Starts sampling what `history` charts; answers the function that stops it. */
+  startSampling?(): () => void;
 }
 
 /** What an authorised operator may ask the agent to do; an action not given answers 501. */
@@ -55,6 +60,7 @@ export class StatusServer implements Component {
   readonly name = 'status';
   private server: Server | undefined;
   private page: Map<string, PageAsset> | undefined;
+  private stopSampling: (() => void) | undefined;
 
   constructor(private readonly opts: StatusServerOptions) {}
 
@@ -82,10 +88,13 @@ export class StatusServer implements Component {
       server.listen(this.opts.port, this.opts.host, () => resolve());
     });
     this.server = server;
+    this.stopSampling = this.opts.api.startSampling?.();
     this.opts.log.info({ url: this.url, actions: this.opts.token === undefined ? 'disabled' : 'token' }, 'status server listening');
   }
 
   async stop(): Promise<void> {
+    this.stopSampling?.();
+    this.stopSampling = undefined;
     const server = this.server;
     this.server = undefined;
     if (!server) return;
@@ -130,6 +139,8 @@ export class StatusServer implements Component {
         return send(res, 200, { predictions: api.predictions(predictionQuery(q)) });
       case '/api/events':
         return send(res, 200, api.events(eventQuery(q)));
+      case '/api/history':
+        return send(res, 200, api.history(historyQuery(q)));
       case '/favicon.ico':
         return sendText(res, 204, '', 'image/x-icon');
     }

@@ -23,6 +23,7 @@ function fakeApi(reads: string[]): StatusApi {
     predictions: (f) => note('predictions', [{ seq: 1, filter: f } as never]),
     prediction: (seq) => note('prediction', seq === 7 ? ({ seq } as never) : undefined),
     events: (q) => note('events', { events: [], kinds: [q.kind ?? 'all'] }),
+    history: (q) => note('history', { minutes: q.minutes } as never),
   };
 }
 
