@@ -3,6 +3,7 @@ import { Tensor } from 'onnxruntime-node';
 import type { PreprocessSpec } from '../config/schema.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { toHalf } from './float16.js';
+import { type FrameView, viewMismatch, viewOf } from './frame-view.js';
 
 /*
  * libvips' operation cache keeps recent results in case the same operation runs again.
@@ -59,8 +60,11 @@ export class ImagePreprocessor {
     this.table = buildTable(spec, c);
   }
 
-  /** Decodes, fits and normalises one image. Throws AgentError E_IMAGE_DECODE for anything sharp refuses. */
-  async toTensor(image: Buffer): Promise<PreprocessedImage> {
+  /**
+   * Decodes, fits and normalises one image, seen through its camera's view (crop, then
+   * rotation) when it has one. Throws AgentError E_IMAGE_DECODE for anything sharp refuses.
+   */
+  async toTensor(image: Buffer, view: FrameView | undefined = viewOf(image)): Promise<PreprocessedImage> {
     const { spec } = this;
     let pixels: Buffer;
     let width: number;
@@ -78,6 +82,12 @@ export class ImagePreprocessor {
       if (meta.width === undefined || meta.height === undefined) throw new Error('image has no dimensions');
       width = meta.width;
       height = meta.height;
+      if (view) {
+        const mismatch = viewMismatch(view, width, height);
+        if (mismatch) throw new Error(mismatch);
+        if (view.crop) img.extract(view.crop);
+        if (view.rotate) img.rotate(view.rotate);
+      }
       const out = await img
         .resize(spec.width, spec.height, { fit: spec.fit, background: { r: 0, g: 0, b: 0, alpha: 1 } })
         .removeAlpha()
