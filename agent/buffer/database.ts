@@ -158,6 +158,40 @@ export const MIGRATIONS: readonly Migration[] = [
     // the last CONNECT: a restarted node continues from it instead of starting over at 0.
     db.exec('CREATE TABLE sync_state (key TEXT PRIMARY KEY, value INTEGER NOT NULL)');
   },
+  (db) => {
+    // Fail-safes, ground truth and segment audits: which step of the model's fail-safe
+    // chain made a prediction (read from its payload, so the write path is unchanged),
+    // labels given to predictions by operators and central, and each audit period's
+    // statistics per segment; labels and segment statistics are forwarded (sent_at).
+    db.exec(`
+      ALTER TABLE predictions ADD COLUMN step TEXT GENERATED ALWAYS AS (coalesce(json_extract(payload, '$.step'), 'model')) VIRTUAL;
+      CREATE TABLE labels (
+        seq INTEGER PRIMARY KEY,
+        ts INTEGER NOT NULL,
+        model TEXT NOT NULL,
+        model_version TEXT NOT NULL,
+        source TEXT NOT NULL,
+        predicted TEXT NOT NULL,
+        label TEXT NOT NULL,
+        correct INTEGER NOT NULL,
+        by TEXT NOT NULL,
+        sample_id INTEGER,
+        sent_at INTEGER
+      );
+      CREATE INDEX labels_unsent ON labels (seq) WHERE sent_at IS NULL;
+      CREATE TABLE segment_stats (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        model TEXT NOT NULL,
+        key TEXT NOT NULL,
+        value TEXT NOT NULL,
+        started_at INTEGER NOT NULL,
+        ended_at INTEGER NOT NULL,
+        body TEXT NOT NULL,
+        sent_at INTEGER
+      );
+      CREATE INDEX segment_stats_unsent ON segment_stats (id) WHERE sent_at IS NULL;
+    `);
+  },
 ];
 
 export interface OpenDatabaseOptions {
