@@ -6,6 +6,7 @@ import type { AgentConfig, SourceConfig } from './config/schema.js';
 import { Counters } from './counters.js';
 import { DriftSet } from './drift/drift-set.js';
 import { DriftWindowStore } from './drift/window-store.js';
+import { ShadowCapture } from './rollout/shadow-capture.js';
 import type { EventSink } from './events.js';
 import { ModelSet } from './inference/model-set.js';
 import { Rollout } from './rollout/rollout.js';
@@ -98,6 +99,7 @@ export class Agent {
       Sparkplug
         ? new Sparkplug({
             ...link,
+            database: this.store.database,
             health: () => {
               const s = this.collector.snapshot();
               return { state: s.health.state, reason: s.health.reason, outboxPending: s.outbox.pending };
@@ -115,6 +117,7 @@ export class Agent {
       onCommit: () => (this.sparkplug ?? this.sync).wake(),
     });
     const driftWindows = new DriftWindowStore(this.store.database);
+    const shadowCapture = new ShadowCapture({ samples: this.store.samples, events });
     const drift = new DriftSet({
       models: [...config.models, ...config.sensorModels],
       baseDir: opts.baseDir,
@@ -162,7 +165,10 @@ export class Agent {
       concurrency: config.pipeline.concurrency,
       onLatency: (ms) => this.metrics.frameCommitted(ms),
       onClassified: (c) => this.explainer.onClassified(c),
-      onAnswer: (model, result, frame, seq) => drift.answer(model, result, frame, seq),
+      onAnswer: (model, result, frame, seq) => {
+        drift.answer(model, result, frame, seq);
+        shadowCapture.note(model.name, frame, seq);
+      },
     });
     const explanations = new ExplanationStore(this.store.database);
     this.explanationSync = new ExplanationSync({
@@ -258,6 +264,7 @@ export class Agent {
       slots: new Map(config.models.map((m) => [m.name, { serving: models.models.get(m.name)!, config: m }])),
       channel: this.sync,
       modelsQuotaBytes: config.buffer.quota.modelsBytes,
+      shadowCapture,
       events,
       clock,
       log,

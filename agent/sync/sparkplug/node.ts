@@ -1,4 +1,5 @@
 import type { Logger } from 'pino';
+import type { SqliteDatabase } from '../../buffer/database.js';
 import type { EncodedRows, Outbox } from '../../buffer/outbox.js';
 import { systemClock, type Clock } from '../../clock.js';
 import type { BrokerConfig } from '../../config/schema.js';
@@ -10,6 +11,7 @@ import { recordBudget } from '../batcher.js';
 import { BrokerConnection, type BrokerSession, type ConnectFn, type Presence } from '../connection.js';
 import { Delivery, type SyncStats, type WireMessage } from '../delivery.js';
 import { InboundGuard } from '../inbound-guard.js';
+import { BirthDeathSequence } from './bdseq.js';
 import { Subscriptions } from '../subscriptions.js';
 import { birthPayload, dataPayload, deathPayload, decodePayload, type NodeHealth, REBIRTH } from './payloads.js';
 import { nodeTopic, parseState, stateTopic } from './topics.js';
@@ -20,6 +22,8 @@ export interface SparkplugNodeOptions {
   agentVersion: string;
   config: BrokerConfig;
   outbox: Outbox;
+  /** The store's database, where bdSeq outlives the process; without it bdSeq restarts at 0. */
+  database?: SqliteDatabase;
   events: EventSink;
   log: Logger;
   /** The agent's health for the Health/* metrics. */
@@ -35,7 +39,7 @@ const NO_HEALTH: NodeHealth = { state: 'starting', reason: '', outboxPending: 0 
 /**
  * The agent as a Sparkplug B edge node, so SCADA hosts (Ignition) see its predictions and
  * health as tags. Its own MQTT connection carries NDEATH as the will with a bdSeq that grows
- * per connection; after connecting it waits for the primary host's STATE to say online (when
+ * per connection and outlives restarts (stored in SQLite); after connecting it waits for the primary host's STATE to say online (when
  * one is configured), then sends NBIRTH (seq 0) and NDATA (seq 1..255, wrapping) from the
  * outbox. Rows are marked sent by the PUBACK of the NDATA carrying them, so NDATA goes at
  * QoS 1; backlog rows carry is_historical. An NCMD writing Node Control/Rebirth = true gets
@@ -51,8 +55,8 @@ export class SparkplugNode implements Component {
   private readonly connection: BrokerConnection;
   private readonly delivery: Delivery;
   private readonly subscriptions: Subscriptions;
-  /** bdSeq of the connection attempt in progress or live; -1 before the first. */
-  private bdSeq = -1;
+  /** bdSeq of the connection attempt in progress or live, persisted across restarts. */
+  private readonly bdSeqs: BirthDeathSequence;
   private seq = 0;
   private born = false;
   private hostOnline: boolean;
@@ -69,6 +73,7 @@ export class SparkplugNode implements Component {
     this.group = config.sparkplug.groupId;
     this.host = config.sparkplug.primaryHostId;
     this.hostOnline = this.host === undefined;
+    this.bdSeqs = new BirthDeathSequence({ ...(opts.database ? { database: opts.database } : {}), key: `sparkplug.bdSeq ${this.group}/${this.node}`, log: this.log });
     const random = opts.random ? { random: opts.random } : {};
     this.connection = new BrokerConnection({
       config,
@@ -149,8 +154,7 @@ export class SparkplugNode implements Component {
       source: this.name,
       options: (base) => {
         // A new will per attempt: hosts match an NDEATH to its NBIRTH by bdSeq.
-        this.bdSeq = (this.bdSeq + 1) % 256;
-        const will = { topic: nodeTopic(this.group, 'NDEATH', this.node), payload: deathPayload(this.clock.now(), this.bdSeq), qos: 1 as const, retain: false };
+        const will = { topic: nodeTopic(this.group, 'NDEATH', this.node), payload: deathPayload(this.clock.now(), this.bdSeqs.next()), qos: 1 as const, retain: false };
         const options = { ...base, clientId: `${base.clientId ?? this.opts.deviceId}-spb`, clean: true, will };
         if (options.protocolVersion === 5) options.properties = { ...options.properties, sessionExpiryInterval: 0 };
         return options;
@@ -162,7 +166,7 @@ export class SparkplugNode implements Component {
       },
       goodbye: async (session) => {
         this.born = false;
-        await session.client.publishAsync(nodeTopic(this.group, 'NDEATH', this.node), deathPayload(this.clock.now(), this.bdSeq), { qos: 1 });
+        await session.client.publishAsync(nodeTopic(this.group, 'NDEATH', this.node), deathPayload(this.clock.now(), this.bdSeqs.current), { qos: 1 });
       },
     };
   }
@@ -170,12 +174,13 @@ export class SparkplugNode implements Component {
   private birth(session: BrokerSession | undefined = this.connection.session): void {
     if (!session) return;
     this.seq = 0;
-    const payload = birthPayload({ ts: this.clock.now(), bdSeq: this.bdSeq, health: this.health(), latest: [...this.latest.values()] });
+    const bdSeq = this.bdSeqs.current;
+    const payload = birthPayload({ ts: this.clock.now(), bdSeq, health: this.health(), latest: [...this.latest.values()] });
     session.client.publish(nodeTopic(this.group, 'NBIRTH', this.node), payload, { qos: 0 }, (err) => {
       if (err && session.open) this.log.warn({ err }, 'could not publish NBIRTH');
     });
     this.born = true;
-    this.log.info({ bdSeq: this.bdSeq, group: this.group, node: this.node }, 'Sparkplug NBIRTH sent');
+    this.log.info({ bdSeq, group: this.group, node: this.node }, 'Sparkplug NBIRTH sent');
     this.delivery.wake();
   }
 
