@@ -33,8 +33,14 @@ export const PredictionRecord = z.object({
   partId: z.string().optional(),
   /** A sensor model's input row, `tag.fn` → value. */
   features: z.record(z.string(), z.number()).optional(),
+  /** Which step of the model's fail-safe chain answered; absent means the serving model. */
+  step: z.enum(['model', 'fallback', 'rule', 'manual']).optional(),
+  /** Why the serving model's answer was not used: `timeout`, `error`, `nan`, `low-confidence`. */
+  fallbackReason: z.string().optional(),
 });
 export type PredictionRecord = z.infer<typeof PredictionRecord>;
+/** The steps of a fail-safe chain, in order. */
+export type PredictionStep = NonNullable<PredictionRecord['step']>;
 
 /**
  * A batch of consecutive predictions from one device. `batchId` is derived from

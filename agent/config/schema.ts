@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { PreprocessSchema, type PreprocessSpec } from '../../protocol/preprocess.js';
 import { DEFAULT_TOPIC_PREFIX, DEVICE_ID_PATTERN } from '../../protocol/topics.js';
 import { DriftSchema } from './drift-schema.js';
+import { FailsafeSchema } from './failsafe-schema.js';
+import { FeedbackSchema, SegmentsSchema } from './feedback-schema.js';
 import { RolloutSchema } from './rollout-schema.js';
 import { crossCheckSensors, OpcuaSchema, TabularModelSchema } from './sensor-schema.js';
 
@@ -73,6 +75,10 @@ export const ModelSchema = z
     /** Explanations of this model's predictions; none when absent. */
     explain: ExplainSchema.optional(),
     drift: DriftSchema,
+    /** Fallback model, rules and manual inspection when this model cannot answer; none when absent. */
+    failsafe: FailsafeSchema.optional(),
+    /** Live accuracy from operators' and central's labels. */
+    feedback: FeedbackSchema,
   })
   .refine((m) => !(m.labels && m.labelsFile), { message: 'give labels or labelsFile, not both', path: ['labelsFile'] });
 export type ModelConfig = z.infer<typeof ModelSchema>;
@@ -270,7 +276,9 @@ export const ConfigSchema = z
     rollout: RolloutSchema.prefault({}),
     opcua: OpcuaSchema.prefault({}),
     /** Tabular and anomaly models fed by OPC-UA feature windows. */
-    sensorModels: z.array(TabularModelSchema.extend({ explain: ExplainSchema.optional() })).default([]),
+    sensorModels: z.array(TabularModelSchema.extend({ explain: ExplainSchema.optional(), failsafe: FailsafeSchema.optional(), feedback: FeedbackSchema })).default([]),
+    /** Statistics per camera, line or product code, and disparities between them. */
+    segments: SegmentsSchema,
   })
   // Runs even when entries are malformed, so these problems are listed with all the others.
   .superRefine((cfg, ctx) => crossCheck(cfg, ctx), { when: () => true })

@@ -1,5 +1,5 @@
 import type { Tensor } from 'onnxruntime-node';
-import type { ScoredLabel } from '../../protocol/predictions.js';
+import type { PredictionStep, ScoredLabel } from '../../protocol/predictions.js';
 import type { TabularModelConfig } from '../config/sensor-schema.js';
 import { AgentError } from '../errors.js';
 import { Classifier } from './classifier.js';
@@ -15,6 +15,9 @@ export interface TabularResult {
   /** An anomaly detector's score: lower is more anomalous (scikit-learn's decision function). */
   anomalyScore?: number;
   anomaly?: boolean;
+  /** Set by a fail-safe chain: the step that answered and why the serving model did not. */
+  step?: PredictionStep;
+  fallbackReason?: string;
 }
 
 /** Output names the decoder reads, fixed at load. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { PredictionRecord, ScoredLabel } from '../../protocol/predictions.js';
+import type { PredictionRecord, PredictionStep, ScoredLabel } from '../../protocol/predictions.js';
 import type { Clock } from '../clock.js';
 import type { Counters } from '../counters.js';
 import { AgentError, errorMessage } from '../errors.js';
@@ -17,6 +17,9 @@ export interface Classification {
   topK: ScoredLabel[];
   /** What drift watches of the input and the answer, when the model measures it. */
   inputs?: InputStats;
+  /** Set by a fail-safe chain: the step that answered and why the serving model did not. */
+  step?: PredictionStep;
+  fallbackReason?: string;
 }
 
 /** A loaded model the pipeline can ask; it throws AgentError `E_IMAGE_DECODE` for an image that cannot be decoded. */
@@ -148,6 +151,7 @@ export class ImagePipeline implements Component {
         topK: result.topK,
         latencyMs: Math.max(0, Math.round((this.opts.clock.monotonic() - frame.arrivedAt) * 100) / 100),
         ...(frame.partId === undefined ? {} : { partId: frame.partId }),
+        ...(result.step === undefined ? {} : { step: result.step, fallbackReason: result.fallbackReason }),
       });
       // Handled in settleAfterCommit; this keeps a failure while a later model runs from going unhandled.
       commit.catch(() => {});

@@ -174,6 +174,7 @@ export class SensorPipeline implements Component {
         ...(result.anomaly === undefined ? {} : { anomaly: result.anomaly }),
         ...(flags.length > 0 ? { flags } : {}),
         features: w.features,
+        ...(result.step === undefined ? {} : { step: result.step, fallbackReason: result.fallbackReason }),
       });
       this.o.counters.predictions++;
       this.o.onAnswer?.(model, w.features, result);
