@@ -91,6 +91,8 @@ function renderStatus(s) {
     el('td', {}, fmt.num(src.frames)),
     el('td', {}, src.lastFrameTs == null ? 'no frame yet' : `${fmt.time(src.lastFrameTs)} (${fmt.age(src.lastFrameAgeS)} ago)`))));
 
+  renderOpcua(s.opcua);
+
   const b = $('broker-state');
   b.className = `badge state-${s.broker.connected ? 'connected' : 'disconnected'}`;
   b.textContent = s.broker.connected ? 'connected' : 'disconnected';
@@ -108,16 +110,163 @@ function renderStatus(s) {
     setText('disk-text', 'disk usage unavailable');
   }
 
-  setText('drift', s.drift.configured ? s.drift.gauges.map((g) => `${g.model} ${g.name}: ${g.value}`).join(', ') : 'drift not configured');
-  fill($('alarms'), s.alarms.length === 0
-    ? [el('li', { class: 'placeholder' }, 'no active alarms')]
-    : s.alarms.map((a) => el('li', {}, badge(a.severity === 'critical' ? 'alarm' : 'warn', a.severity), ' ', a.message, ` since ${fmt.time(a.since)}`)));
+  setText('drift', s.drift.configured
+    ? (s.drift.models || []).map((m) => `${m.model}: ${m.level}, ${m.windows} windows judged`).join('; ') || 'no window judged yet'
+    : 'drift not configured');
+  $('drift').classList.toggle('placeholder', !s.drift.configured);
+  renderAlarms(s.alarms);
 
   setText('agent-version', s.agentVersion);
   setText('uptime', fmt.age(s.uptimeS));
   setText('actions-note', s.actions.enabled
     ? 'Actions need the token configured on the gateway.'
     : 'Actions are disabled on this gateway: no token configured (status.token).');
+}
+
+// OPC-UA links and their tags: the connection and each tag's quality, in words beside the colour.
+function renderOpcua(o) {
+  const has = !!(o && o.configured);
+  $('opcua-none').hidden = has;
+  $('opcua-servers').hidden = !has;
+  $('opcua-tags').hidden = !has || o.tags.length === 0;
+  if (!has) return;
+  fill($('opcua-servers').tBodies[0], o.servers.map((l) => el('tr', {},
+    el('td', {}, l.id, el('br'), el('span', { class: 'muted' }, l.endpoint)),
+    el('td', {}, badge(l.state), l.sessions > 1 ? ` ${l.sessions} sessions` : ''),
+    el('td', {}, `${l.securityMode} ${l.securityPolicy}`),
+    el('td', {}, fmt.time(l.changedTs)),
+    el('td', { class: 'wrap' }, l.lastError || 'none'))));
+  fill($('opcua-tags').tBodies[0], o.tags.map((t) => el('tr', {},
+    el('td', {}, t.name), el('td', {}, t.server),
+    el('td', {}, badge(t.quality)), el('td', {}, t.status),
+    el('td', {}, t.value == null ? '–' : typeof t.value === 'number' ? String(Math.round(t.value * 1000) / 1000) : String(t.value)),
+    el('td', {}, fmt.time(t.ts)))));
+}
+
+// Active alarms each with an acknowledge button; acknowledged ones stay listed below.
+// Rows are kept by alarm id so a poll does not replace a button under the operator's finger.
+function renderAlarms(alarms) {
+  const active = alarms.filter((a) => !a.acknowledged);
+  const seen = alarms.filter((a) => a.acknowledged);
+  syncList($('alarms'), active, 'no active alarms', (a) => {
+    const button = el('button', { type: 'button', class: 'ack', 'data-alarm': a.id }, 'Acknowledge');
+    button.addEventListener('click', () => acknowledge(a.id).catch(linkDown));
+    return el('li', {}, badge(a.severity === 'critical' ? 'alarm' : 'warn', a.severity), ' ', el('span', { class: 'msg' }), ' ', button);
+  }, (li, a) => setNode(li.querySelector('.msg'), `${a.message} since ${fmt.time(a.since)}`));
+  syncList($('alarms-acked'), seen, null, () => el('li', {}, badge('acknowledged'), ' ', el('span', { class: 'msg' })),
+    (li, a) => setNode(li.querySelector('.msg'), `${a.message} since ${fmt.time(a.since)}`));
+}
+
+function syncList(ul, items, empty, create, update) {
+  const old = new Map([...ul.children].filter((li) => li.dataset.id).map((li) => [li.dataset.id, li]));
+  const rows = items.map((item) => {
+    let li = old.get(item.id);
+    if (!li) { li = create(item); li.dataset.id = item.id; }
+    update(li, item);
+    return li;
+  });
+  if (rows.length === 0 && empty) rows.push(el('li', { class: 'placeholder' }, empty));
+  const same = rows.length === ul.children.length && rows.every((r, i) => ul.children[i] === r);
+  if (!same) ul.replaceChildren(...rows);
+}
+
+function setNode(node, text) {
+  if (node.textContent !== text) node.textContent = text;
+}
+
+// ---- charts ----------------------------------------------------------------------
+
+const HISTORY_MS = 5000;
+const SVG_NS = 'http://www.w3.org/2000/svg';
+const CHART = { w: 300, h: 56, pad: 3 };
+let historyAt = 0;
+
+function svgEl(tag, attrs) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [k, v] of Object.entries(attrs || {})) node.setAttribute(k, String(v));
+  return node;
+}
+
+// A sparkline over [from, to]: one polyline per series (broken where a value is missing),
+// dashed level lines, and marks for points a level names. Scaled from 0 to the largest value.
+function sparkline(ts, series, { from, to, levels = [], marks, label }) {
+  const { w, h, pad } = CHART;
+  const values = series.flatMap((sr) => sr.values).filter((v) => v != null);
+  const top = Math.max(...values, ...levels.map((l) => l.value), 1e-9) * 1.1;
+  const x = (t) => (Math.max(0, t - from) / Math.max(1, to - from)) * w;
+  const y = (v) => h - pad - (v / top) * (h - 2 * pad);
+  const root = svgEl('svg', { viewBox: `0 0 ${w} ${h}`, preserveAspectRatio: 'none', class: 'spark', role: 'img', 'aria-label': label, 'data-points': ts.length });
+  for (const l of levels) root.append(svgEl('line', { x1: 0, x2: w, y1: y(l.value), y2: y(l.value), class: `level ${l.cls}` }));
+  for (const sr of series) {
+    let run = [];
+    const flush = () => {
+      if (run.length === 1) root.append(svgEl('circle', { cx: run[0][0], cy: run[0][1], r: 2, class: `dot ${sr.cls}` }));
+      if (run.length > 1) root.append(svgEl('polyline', { points: run.map((p) => p.join(',')).join(' '), class: `line ${sr.cls}` }));
+      run = [];
+    };
+    sr.values.forEach((v, i) => {
+      if (v == null) flush();
+      else run.push([x(ts[i]).toFixed(1), y(v).toFixed(1)]);
+    });
+    flush();
+  }
+  if (marks) marks.forEach((m, i) => {
+    if (m && series[0].values[i] != null) root.append(svgEl('rect', { x: x(ts[i]) - 2, y: y(series[0].values[i]) - 2, width: 4, height: 4, class: `mark ${m}` }));
+  });
+  return root;
+}
+
+function placeChart(box, svgNode, now) {
+  const old = box.querySelector('svg');
+  if (old) old.replaceWith(svgNode); else box.append(svgNode);
+  setNode(box.querySelector('.chart-now'), now);
+}
+
+function last(values) {
+  for (let i = values.length - 1; i >= 0; i--) if (values[i] != null) return values[i];
+  return null;
+}
+
+function renderHistory(hist) {
+  const to = hist.ts;
+  const from = to - hist.minutes * 60_000;
+  const m = hist.metrics;
+  const span = `over the last ${hist.minutes} minutes, ${m.ts.length} points`;
+  const rate = last(m.predictionsPerS);
+  placeChart($('chart-throughput'), sparkline(m.ts, [{ values: m.predictionsPerS, cls: 'a' }], { from, to, label: `predictions per second ${span}` }),
+    rate == null ? '–' : `${rate.toFixed(1)} /s`);
+  placeChart($('chart-latency'), sparkline(m.ts, [{ values: m.p99Ms, cls: 'b' }, { values: m.p50Ms, cls: 'a' }], { from, to, label: `frame to commit latency p50 and p99 ${span}` }),
+    fmt.pair(last(m.p50Ms), last(m.p99Ms)));
+  const depth = last(m.outboxPending);
+  placeChart($('chart-outbox'), sparkline(m.ts, [{ values: m.outboxPending, cls: 'a' }], { from, to, label: `outbox depth ${span}` }),
+    depth == null ? '–' : fmt.num(depth));
+
+  const box = $('drift-charts');
+  const known = new Map([...box.children].map((c) => [c.dataset.model, c]));
+  const charts = hist.drift.map((d) => {
+    let chart = known.get(d.model);
+    if (!chart) {
+      chart = el('div', { class: 'chart drift-chart', 'data-model': d.model },
+        el('div', { class: 'chart-head' }, el('span', {}, `${d.model}: largest PSI per window`), ' ', el('span', { class: 'chart-level' }), ' ', el('strong', { class: 'chart-now' })));
+    }
+    const i = d.ts.length - 1;
+    const levels = [d.psiWarn == null ? null : { value: d.psiWarn, cls: 'warn' }, d.psiAlarm == null ? null : { value: d.psiAlarm, cls: 'alarm' }].filter(Boolean);
+    const label = `${d.model} drift, largest PSI of ${d.windows} windows ${`over the last ${hist.minutes} minutes`}; warn at ${d.psiWarn}, alarm at ${d.psiAlarm}`;
+    const level = chart.querySelector('.chart-level');
+    level.replaceChildren(i < 0 ? '' : badge(d.level[i]));
+    placeChart(chart, sparkline(d.ts, [{ values: d.psi, cls: 'a' }], { from, to, levels, marks: d.level.map((l) => (l === 'ok' ? null : l)), label }),
+      i < 0 ? 'no window yet' : `PSI ${d.psi[i] == null ? '–' : d.psi[i].toFixed(3)}${d.subject[i] ? ` (${d.subject[i]})` : ''}`);
+    return chart;
+  });
+  const same = charts.length === box.children.length && charts.every((c, i) => box.children[i] === c);
+  if (!same) box.replaceChildren(...charts);
+}
+
+async function refreshHistory() {
+  historyAt = Date.now();
+  const { ok, body } = await api('/api/history?minutes=60');
+  if (!ok) throw new Error(body.error || 'history unavailable');
+  renderHistory(body);
 }
 
 async function refreshReady() {
@@ -238,6 +387,15 @@ async function runAction(name) {
   out.textContent = ok ? `${name}: done` : `${name} refused (${status}): ${body.error || 'unknown error'}`;
 }
 
+async function acknowledge(id) {
+  const out = $('alarm-result');
+  const headers = token ? { authorization: `Bearer ${token}` } : {};
+  const { status, ok, body } = await api(`/api/actions/alarms/${id.replace(/[^A-Za-z0-9._:-]/g, encodeURIComponent)}/ack`, { method: 'POST', headers });
+  out.className = ok ? 'done' : 'refused';
+  out.textContent = ok ? `${id}: acknowledged` : `acknowledge ${id} refused (${status}): ${body.error || 'unknown error'}`;
+  if (ok) poll(true);
+}
+
 // ---- tabs and polling ------------------------------------------------------------
 
 function route() {
@@ -264,6 +422,7 @@ async function poll(now) {
     renderStatus(status.body);
     if (first) { first = false; performance.mark('status-rendered'); }
     if (!$('overview').hidden) await refreshReady();
+    if (!$('overview').hidden && Date.now() - historyAt >= HISTORY_MS) await refreshHistory();
     if (!$('predictions').hidden) await refreshPredictions();
     if (!$('events').hidden) await refreshEvents();
     const link = $('link-state');
