@@ -23,11 +23,14 @@ const USAGE = `Usage:
   edgectl pack --model FILE.onnx --name N --version V --counter C --settings SETTINGS.yaml
                --key KEYFILE [--key-id ID] --out DIR [--golden IMAGE]... [--reference DIR] [--url-base URL]
                [--expires-in 90d] [--arch x64,arm64] [--task classification] [--min-agent-version V]
-               [--tolerance T] [--notes TEXT]
+               [--tolerance T] [--notes TEXT] [--packed-by WHO] [--commit SHA] [--training-data FILE]...
+               [--validation-data FILE] [--metric NAME=VALUE]...
       check the model loads and fits SETTINGS (a models[] entry's input, preprocess, output, labels),
       score the golden images with the agent's own code, measure the drift reference profile on the
       images in --reference DIR, and write DIR/model.onnx and the signed DIR/manifest.json;
       --key-id defaults to the key file's name without .key
+      the manifest's lineage (training data checksums, code commit, hyperparameters, validation metrics
+      and dataset) comes from SETTINGS' lineage key and these flags; who packed it and when are filled in
   edgectl profile --model FILE.onnx --settings SETTINGS.yaml --reference DIR --out PROFILE.json
       the drift reference profile of a model that is not packed (an agent config's drift.referenceFile)
   edgectl samples pull --db sqlite:FILE|postgres://... [--pg-schema S] --device D --out DIR [--after-id N]
@@ -51,6 +54,10 @@ const USAGE = `Usage:
                   --broker URL --key KEYFILE [--key-id ID] [--trust PUBFILE]... [broker options]
       signed desired states sending the devices back to VERSION (default: the highest published below
       the version each device serves)
+  edgectl models list (--dir BUNDLES_DIR | --broker URL) [--trust PUBFILE... | --key KEYFILE] [--json] [broker options]
+      the model versions the registry holds (retained manifests, or the bundle folders under DIR), with lineage
+  edgectl models diff NAME@A NAME@B (--dir BUNDLES_DIR | --broker URL) [--trust PUBFILE... | --key KEYFILE] [--json]
+      what changed between two versions: preprocessing, labels, thresholds, lineage, metrics, reference profile
   edgectl fleet --broker URL [--json] [--db INGEST.db] [--wait 5s] [broker options]
       every device's status, serving models, rollout state and last seen, from retained messages
   broker options: [--prefix edge/v1] [--mqtt-version 5|4] [--client-id ID] [--username U]
@@ -71,6 +78,7 @@ const COMMANDS: Record<string, Command> = {
   rollout: async (argv) => (await import('./rollout/rollout-command.js')).runRollout(argv),
   rollback: async (argv) => (await import('./rollout/rollback-command.js')).runRollback(argv),
   fleet: async (argv) => (await import('./fleet/fleet-command.js')).runFleet(argv),
+  models: async (argv) => (await import('./models/models-command.js')).runModels(argv),
   profile: async (argv) => (await import('./bundle/profile-command.js')).runProfile(argv),
   samples: async (argv) => (await import('./samples/pull.js')).runSamples(argv),
 };

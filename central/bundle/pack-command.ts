@@ -4,12 +4,14 @@ import { ARCHES, MODEL_NAME_PATTERN, MODEL_TASKS, ModelVersionSchema } from '../
 import { isSemver } from '../../protocol/semver.js';
 import { KEY_ID_PATTERN } from '../../protocol/signing.js';
 import { keyIdOfFile, loadSigner } from '../keys/signer.js';
+import { parseMetricFlags } from './lineage.js';
 import { packModel, type PackOptions } from './pack.js';
 import { referenceImages } from './reference.js';
 
 const PACK_USAGE = `usage: edgectl pack --model FILE.onnx --name N --version V --counter C --settings SETTINGS.yaml
                     --key KEYFILE [--key-id ID] --out DIR [--golden IMAGE]... [--reference DIR] [--url-base URL] [--expires-in 90d]
-                    [--arch x64,arm64] [--task classification] [--min-agent-version V] [--tolerance T] [--notes TEXT]`;
+                    [--arch x64,arm64] [--task classification] [--min-agent-version V] [--tolerance T] [--notes TEXT]
+                    [--packed-by WHO] [--commit SHA] [--training-data FILE]... [--validation-data FILE] [--metric NAME=VALUE]...`;
 
 const DURATION_UNITS_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -38,6 +40,10 @@ export async function runPack(argv: string[]): Promise<number> {
         tolerance: { type: 'string' },
         notes: { type: 'string' },
         'packed-by': { type: 'string' },
+        commit: { type: 'string' },
+        'training-data': { type: 'string', multiple: true, default: [] },
+        'validation-data': { type: 'string' },
+        metric: { type: 'string', multiple: true, default: [] },
       },
     }));
   } catch (err) {
@@ -64,6 +70,14 @@ export async function runPack(argv: string[]): Promise<number> {
   if (urlBase !== undefined && !/^https?:\/\/[^/]/.test(urlBase)) return usageError(`--url-base must be an http:// or https:// URL, got "${urlBase}"`);
   const minAgentVersion = values['min-agent-version'];
   if (minAgentVersion !== undefined && !isSemver(minAgentVersion)) return usageError(`--min-agent-version must be a semantic version, got "${minAgentVersion}"`);
+  const commit = values.commit;
+  if (commit !== undefined && !/^[0-9a-f]{7,64}$/.test(commit)) return usageError(`--commit must be a git commit id (7 to 64 lowercase hex digits), got "${commit}"`);
+  let metrics: Record<string, number>;
+  try {
+    metrics = parseMetricFlags(values.metric);
+  } catch (err) {
+    return usageError(errorMessage(err));
+  }
   const tolerance = values.tolerance === undefined ? undefined : Number(values.tolerance);
   if (tolerance !== undefined && !(tolerance > 0 && Number.isFinite(tolerance))) return usageError(`--tolerance must be a positive number, got "${values.tolerance}"`);
 
@@ -90,6 +104,7 @@ export async function runPack(argv: string[]): Promise<number> {
     if (tolerance !== undefined) opts.tolerance = tolerance;
     if (values.notes !== undefined) opts.notes = values.notes;
     if (values['packed-by'] !== undefined) opts.packedBy = values['packed-by'];
+    opts.lineage = { trainingFiles: values['training-data'], metrics, ...(commit !== undefined ? { commit } : {}), ...(values['validation-data'] !== undefined ? { validationFile: values['validation-data'] } : {}) };
     const result = await packModel(opts);
     for (const warning of result.warnings) console.error(`edgectl pack: warning: ${warning}`);
     const m = result.manifest;
@@ -100,6 +115,7 @@ export async function runPack(argv: string[]): Promise<number> {
         `  manifest.json  signed by "${keyId}" (fingerprint ${loaded.fingerprint}), expires ${m.expiresAt}`,
         `  ${artifact.path.padEnd(13)}  ${artifact.bytes} bytes, sha256 ${artifact.sha256}`,
         `  goldens        ${m.goldens.length}${m.goldens[0] ? `, tolerance ${m.goldens[0].tolerance}` : ''}`,
+        `  lineage        packed by ${m.lineage?.packedBy} at ${m.lineage?.packedAt}${m.lineage?.code ? `, commit ${m.lineage.code.commit}` : ''}, ${m.lineage?.training?.datasets.length ?? 0} training dataset(s)${m.lineage?.validation ? `, ${Object.keys(m.lineage.validation.metrics).length} validation metric(s) on ${m.lineage.validation.dataset.name}` : ''}`,
         `  reference      ${m.referenceProfile ? `${m.referenceProfile.samples} samples (drift profile)` : 'none (drift is not watched for this version)'}`,
       ].join('\n'),
     );

@@ -1,7 +1,7 @@
 import { createPublicKey } from 'node:crypto';
 import { access, mkdir, rename, rm, rmdir, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type ModelConfig, ModelSchema } from '../../agent/config/schema.js';
 import { AgentError, errorMessage } from '../../agent/errors.js';
 import { Classifier } from '../../agent/inference/classifier.js';
@@ -14,6 +14,7 @@ import { signEnvelope, verifyEnvelope, type SignedEnvelope, type Signer } from '
 import { copyWithDigest, type FileDigest, type ProgressSink } from './artifact-file.js';
 import { computeGoldens, DEFAULT_GOLDEN_TOLERANCE, FLOAT16_GOLDEN_TOLERANCE, readGoldenImages } from './goldens.js';
 import { BUNDLE_MANIFEST, BUNDLE_MODEL } from './layout.js';
+import { resolveLineage, type LineageFlags } from './lineage.js';
 import { profileImages } from './reference.js';
 import { describeModel, type ModelInterface } from './model-probe.js';
 import { readModelSettings, type LoadedSettings } from './settings.js';
@@ -43,6 +44,8 @@ export interface PackOptions {
   tolerance?: number;
   packedBy?: string;
   notes?: string;
+  /** Lineage given on the command line, over the settings file's `lineage`. */
+  lineage?: LineageFlags;
   now?: () => number;
   progress?: ProgressSink;
 }
@@ -69,6 +72,9 @@ export async function packModel(opts: PackOptions): Promise<PackResult> {
   const say = opts.progress ?? (() => undefined);
   const loaded = await readModelSettings(opts.settingsFile, opts.name);
   const images = await readGoldenImages(opts.goldenFiles ?? []);
+  // Before the model is copied: a dataset file that cannot be hashed is a cheap refusal.
+  const packedAt = now();
+  const lineage = await resolveLineage(loaded.settings.lineage, opts.lineage ?? {}, dirname(resolve(opts.settingsFile)), { by: opts.packedBy ?? packer(), at: new Date(packedAt).toISOString() }, say);
   const dir = resolve(opts.outDir);
   const manifestFile = join(dir, BUNDLE_MANIFEST);
   const modelFile = join(dir, BUNDLE_MODEL);
@@ -83,7 +89,7 @@ export async function packModel(opts: PackOptions): Promise<PackResult> {
     if (images.length > 0) say(`goldens: ${images.length} image${images.length > 1 ? 's' : ''} scored, tolerance ${tolerance}`);
     const profile = opts.referenceFiles && opts.referenceFiles.length > 0 ? await profileImages(agentConfigOf(opts, loaded, partialModel), opts.referenceFiles, say) : null;
 
-    const manifest = { ...buildManifest(opts, loaded, graph, digest, outputName, goldens, now()), referenceProfile: profile };
+    const manifest = { ...buildManifest(opts, loaded, graph, digest, outputName, goldens, packedAt), referenceProfile: profile, lineage };
     const envelope = signEnvelope(manifest, opts.signer);
     // A manifest its own key cannot verify must never leave the packer.
     const self = verifyEnvelope(envelope, new Map([[opts.signer.keyId, createPublicKey(opts.signer.privateKey)]]));

@@ -6,6 +6,7 @@ import { ClassifierOutputSchema } from '../../agent/config/schema.js';
 import { loadLabels } from '../../agent/inference/labels.js';
 import { formatIssues } from '../../protocol/parse.js';
 import { PreprocessSchema } from '../../protocol/preprocess.js';
+import { LineageSettingsSchema } from './lineage.js';
 
 /**
  * How a model is fed and read: the `input`, `preprocess`, `output` and `labels` (or
@@ -21,6 +22,8 @@ export const ModelSettingsSchema = z
     labels: z.array(z.string()).optional(),
     /** One label per line, relative to the settings file; read at pack time and carried in the manifest. */
     labelsFile: z.string().min(1).optional(),
+    /** Training data, code commit, hyperparameters, validation metrics; carried in the manifest's lineage. */
+    lineage: LineageSettingsSchema.optional(),
   })
   .refine((s) => !(s.labels && s.labelsFile), { message: 'give labels or labelsFile, not both', path: ['labelsFile'] });
 export type ModelSettings = z.infer<typeof ModelSettingsSchema>;
