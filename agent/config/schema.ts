@@ -70,6 +70,12 @@ export const ModelSchema = z
     /** Input tensor name; the model's first input when absent. */
     input: z.string().optional(),
     threads: z.number().int().min(1).max(64).default(1),
+    /**
+     * Worker threads that run this model, each with its own session of `threads` threads,
+     * started with the first frame: inferences run beside each other and beside decoding
+     * and the store. 0 runs inference on the event loop.
+     */
+    workers: z.number().int().min(0).max(16).default(2),
     preprocess: PreprocessSchema,
     output: ClassifierOutputSchema.prefault({}),
     /** Explanations of this model's predictions; none when absent. */
