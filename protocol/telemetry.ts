@@ -82,6 +82,8 @@ export const SampleMessage = z.object({
   frameId: z.string(),
   seq: z.number().int().positive().optional(),
   mediaType: z.string().min(1).max(100),
+  /** Why it was captured: low-confidence, drift-alarm, shadow-disagreement, operator, ... */
+  reason: z.string().min(1).max(100).optional(),
   /** base64 */
   data: z.string(),
 });

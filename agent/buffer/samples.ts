@@ -12,6 +12,8 @@ export interface NewSample {
   seq?: number;
   mediaType: string;
   data: Buffer;
+  /** Why it was captured: `low-confidence`, `drift-alarm`, `shadow-disagreement`, `operator`, ... */
+  reason?: string;
 }
 
 export interface SampleStoreOptions {
@@ -30,23 +32,23 @@ export interface SampleStoreOptions {
  */
 export class SampleStore {
   evicted = 0;
-  private readonly insert: Statement<[number, string, string, number | null, string, number, Buffer]>;
+  private readonly insert: Statement<[number, string, string, number | null, string, number, Buffer, string | null]>;
   private readonly total: Statement<[], number>;
   private readonly oldest: Statement<[], { id: number; bytes: number }>;
   private readonly remove: Statement<[number]>;
 
   constructor(private readonly opts: SampleStoreOptions) {
     const { db } = opts;
-    this.insert = db.prepare('INSERT INTO samples (ts, source, frame_id, seq, media_type, bytes, data) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.insert = db.prepare('INSERT INTO samples (ts, source, frame_id, seq, media_type, bytes, data, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?)');
     this.total = db.prepare<[], number>('SELECT coalesce(sum(bytes), 0) FROM samples').pluck();
     this.oldest = db.prepare('SELECT id, bytes FROM samples ORDER BY sent_at IS NULL, id LIMIT 1');
     this.remove = db.prepare('DELETE FROM samples WHERE id = ?');
   }
 
   /** Captured samples central has not acknowledged yet, oldest first. */
-  unsent(limit: number): Array<{ id: number; ts: number; source: string; frameId: string; seq: number | null; mediaType: string; data: Buffer }> {
-    const rows = this.opts.db.prepare('SELECT id, ts, source, frame_id, seq, media_type, data FROM samples WHERE sent_at IS NULL ORDER BY id LIMIT ?').all(limit) as Array<{ id: number; ts: number; source: string; frame_id: string; seq: number | null; media_type: string; data: Buffer }>;
-    return rows.map((r) => ({ id: r.id, ts: r.ts, source: r.source, frameId: r.frame_id, seq: r.seq, mediaType: r.media_type, data: r.data }));
+  unsent(limit: number): Array<{ id: number; ts: number; source: string; frameId: string; seq: number | null; mediaType: string; data: Buffer; reason: string | null }> {
+    const rows = this.opts.db.prepare('SELECT id, ts, source, frame_id, seq, media_type, data, reason FROM samples WHERE sent_at IS NULL ORDER BY id LIMIT ?').all(limit) as Array<{ id: number; ts: number; source: string; frame_id: string; seq: number | null; media_type: string; data: Buffer; reason: string | null }>;
+    return rows.map((r) => ({ id: r.id, ts: r.ts, source: r.source, frameId: r.frame_id, seq: r.seq, mediaType: r.media_type, data: r.data, reason: r.reason }));
   }
 
   markSent(id: number, at: number): void {
@@ -78,7 +80,7 @@ export class SampleStore {
       this.evicted += freed;
       this.opts.events.record({ level: 'warn', kind: 'store_evicted', source: 'store', message: `evicted ${freed} captured samples to stay within the samples quota`, detail: { class: 'samples', count: freed, quotaBytes: this.opts.quotaBytes } });
     }
-    const info = this.insert.run(this.opts.clock.now(), sample.source, sample.frameId, sample.seq ?? null, sample.mediaType, size, sample.data);
+    const info = this.insert.run(this.opts.clock.now(), sample.source, sample.frameId, sample.seq ?? null, sample.mediaType, size, sample.data, sample.reason ?? null);
     return Number(info.lastInsertRowid);
   }
 }

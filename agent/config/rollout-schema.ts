@@ -52,6 +52,8 @@ export const RolloutSchema = z
         /** Share of those where both give the same top label. */
         minAgreement: share.default(0.8),
         timeoutMs: ms.default(600_000),
+        /** Live inputs the candidate disagrees on kept as samples for retraining, per rollout; 0 keeps none. */
+        capture: z.number().int().nonnegative().max(1000).default(20),
       })
       .prefault({}),
     probation: z

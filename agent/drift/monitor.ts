@@ -150,7 +150,7 @@ export class DriftMonitor {
     this.capturedInWindow++;
     input.seq.then(
       (seq) => {
-        const id = store.add({ source: input.source, frameId: input.frameId, seq, mediaType: input.mediaType, data: input.data });
+        const id = store.add({ source: input.source, frameId: input.frameId, seq, mediaType: input.mediaType, data: input.data, reason });
         if (id === undefined) return;
         this.captured++;
         if (reason === 'drift-alarm' && this.capturedIds.length < 100) this.capturedIds.push(id);

@@ -11,7 +11,7 @@ export type ResultWatcher = (outcome: Classification | Error, ms: number) => voi
 /** What the candidate said next to the serving model, for the shadow phase. */
 export interface ShadowObserver {
   /** Called with both answers for the same input; `candidate` is an Error when it failed. */
-  observe(serving: Classification, candidate: Classification | Error): void;
+  observe(serving: Classification, candidate: Classification | Error, image: Buffer): void;
 }
 
 /**
@@ -66,7 +66,7 @@ export class ServingModel implements ImageModel {
         shadow.busy = true;
         shadow.model
           .classify(image)
-          .then((c) => shadow.observer.observe(result, c), (err: unknown) => shadow.observer.observe(result, err instanceof Error ? err : new Error(String(err))))
+          .then((c) => shadow.observer.observe(result, c, image), (err: unknown) => shadow.observer.observe(result, err instanceof Error ? err : new Error(String(err)), image))
           .finally(() => (shadow.busy = false));
       }
     }

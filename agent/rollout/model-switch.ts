@@ -18,6 +18,7 @@ import { ProbationGate, ShadowGate, type Verdict } from './gates.js';
 import type { RolloutReporter } from './reporter.js';
 import type { RolloutJob, RolloutStore } from './rollout-store.js';
 import { ensureModelsQuota } from './models-quota.js';
+import type { ShadowCapture } from './shadow-capture.js';
 import { smokeTest } from './smoke-test.js';
 
 export interface ModelSwitchOptions {
@@ -29,6 +30,8 @@ export interface ModelSwitchOptions {
   /** The broker's retained artifact chunks, for `download.via` mqtt and auto. */
   chunks?: { channel: ChunkChannel; topicPrefix: string };
   modelsQuotaBytes?: number;
+  /** Keeps the inputs the candidate disagrees on during shadow. */
+  shadowCapture?: ShadowCapture | undefined;
   events?: EventSink;
   clock: Clock;
   log: Logger;
@@ -150,8 +153,9 @@ export class ModelSwitch {
       this.step(job, 'shadow');
       reporter.transition('shadow', report);
       const gate = new ShadowGate(config.shadow.count, config.shadow.minAgreement);
-      slot.serving.startShadow(candidate, gate);
-      const shadow = await within(gate.verdict(), config.shadow.timeoutMs, signal, `shadow did not see ${config.shadow.count} live inputs in ${config.shadow.timeoutMs} ms`);
+      const watched = this.opts.shadowCapture?.around(gate, manifest.name, manifest.version, config.shadow.capture);
+      slot.serving.startShadow(candidate, watched ?? gate);
+      const shadow = await within(gate.verdict(), config.shadow.timeoutMs, signal, `shadow did not see ${config.shadow.count} live inputs in ${config.shadow.timeoutMs} ms`).finally(() => watched?.end());
       slot.serving.endShadow();
       job.baselineConfidence = gate.baselineConfidence;
       this.opts.store.setBaseline(gate.baselineConfidence);

@@ -23,6 +23,7 @@ import { DesiredWatch, type Refusal } from './desired-watch.js';
 import { modelConfigOf, ModelSwitch } from './model-switch.js';
 import { type ReportChannel, RolloutReporter } from './reporter.js';
 import { RolloutStore } from './rollout-store.js';
+import type { ShadowCapture } from './shadow-capture.js';
 import { TimeFloor } from './time-floor.js';
 
 /** What rollout needs of the MQTT sync. */
@@ -40,6 +41,8 @@ export interface RolloutOptions {
   channel: RolloutChannel;
   /** `buffer.quota.modelsBytes`: the bundles on disk and the next download stay within it. */
   modelsQuotaBytes?: number;
+  /** Keeps the live inputs a candidate disagrees on during shadow. */
+  shadowCapture?: ShadowCapture;
   events: EventSink;
   clock: Clock;
   log: Logger;
@@ -105,6 +108,7 @@ export class Rollout implements Component {
       reporter: this.reporter,
       chunks: { channel: this.opts.channel, topicPrefix: this.opts.topicPrefix },
       ...(this.opts.modelsQuotaBytes === undefined ? {} : { modelsQuotaBytes: this.opts.modelsQuotaBytes }),
+      shadowCapture: this.opts.shadowCapture,
       events: this.opts.events,
       clock: this.opts.clock,
       log: this.log,

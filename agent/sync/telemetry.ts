@@ -112,7 +112,7 @@ export class TelemetryPublisher implements Component {
       if (batch.length === 0 || this.stopped) return;
       for (const s of batch) {
         if (this.stopped) return;
-        const message: SampleMessage = { v: 1, device: deviceId, id: s.id, ts: s.ts, source: s.source, frameId: s.frameId, ...(s.seq === null ? {} : { seq: s.seq }), mediaType: s.mediaType, data: s.data.toString('base64') };
+        const message: SampleMessage = { v: 1, device: deviceId, id: s.id, ts: s.ts, source: s.source, frameId: s.frameId, ...(s.seq === null ? {} : { seq: s.seq }), mediaType: s.mediaType, ...(s.reason === null ? {} : { reason: s.reason }), data: s.data.toString('base64') };
         await channel.publishMessage(telemetryTopic(topicPrefix, deviceId, 'samples'), JSON.stringify(message));
         samples.markSent(s.id, clock.now());
       }

@@ -35,6 +35,7 @@ const SCHEMA = `
     device text NOT NULL, id bigint NOT NULL, ts bigint NOT NULL, source text NOT NULL, frame_id text NOT NULL,
     seq bigint, media_type text NOT NULL, data bytea NOT NULL, received_at bigint NOT NULL, PRIMARY KEY (device, id)
   );
+  ALTER TABLE samples ADD COLUMN IF NOT EXISTS reason text;
   CREATE TABLE IF NOT EXISTS drift_windows (
     device text NOT NULL, id bigint NOT NULL, model text NOT NULL, model_version text NOT NULL, started_at bigint NOT NULL,
     ended_at bigint NOT NULL, samples integer NOT NULL, level text NOT NULL, stats jsonb NOT NULL, received_at bigint NOT NULL,
@@ -145,9 +146,9 @@ export class PostgresIngestStore implements IngestStore {
 
   async storeSample(s: SampleMessage, data: Buffer, at: number): Promise<number> {
     const res = await this.pool.query(
-      `INSERT INTO samples (device, id, ts, source, frame_id, seq, media_type, data, received_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+      `INSERT INTO samples (device, id, ts, source, frame_id, seq, media_type, data, received_at, reason) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
        ON CONFLICT (device, id) DO NOTHING`,
-      [s.device, s.id, s.ts, s.source, s.frameId, s.seq ?? null, s.mediaType, data, at],
+      [s.device, s.id, s.ts, s.source, s.frameId, s.seq ?? null, s.mediaType, data, at, s.reason ?? null],
     );
     return res.rowCount ?? 0;
   }

@@ -67,6 +67,9 @@ export class SqliteIngestStore implements IngestStore {
     this.db.pragma('synchronous = FULL');
     this.db.pragma('busy_timeout = 5000');
     this.db.exec(SCHEMA);
+    // Databases made before samples recorded why they were captured gain the column.
+    const sampleColumns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('samples')").all();
+    if (!sampleColumns.some((c) => c.name === 'reason')) this.db.exec('ALTER TABLE samples ADD COLUMN reason TEXT');
     const db = this.db;
     const insertBatch = db.prepare(
       `INSERT INTO batches (batch_id, device, first, last, received_at) VALUES (?, ?, ?, ?, ?)
@@ -114,7 +117,7 @@ export class SqliteIngestStore implements IngestStore {
       `INSERT OR IGNORE INTO health (device, ts, state, reason, outbox_pending, oldest_pending_age_s, store_bytes, store_quota_bytes, evictions, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
-    this.sample = db.prepare('INSERT OR IGNORE INTO samples (device, id, ts, source, frame_id, seq, media_type, data, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)');
+    this.sample = db.prepare('INSERT OR IGNORE INTO samples (device, id, ts, source, frame_id, seq, media_type, data, received_at, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)');
     this.status = db.prepare(
       `INSERT INTO devices (device, site, state, status_ts, agent_version, updated_at) VALUES (?, ?, ?, ?, ?, ?)
        ON CONFLICT (device) DO UPDATE SET site = excluded.site, state = excluded.state, status_ts = excluded.status_ts,
@@ -139,7 +142,7 @@ export class SqliteIngestStore implements IngestStore {
   }
 
   async storeSample(s: SampleMessage, data: Buffer, at: number): Promise<number> {
-    return this.sample.run(s.device, s.id, s.ts, s.source, s.frameId, s.seq ?? null, s.mediaType, data, at).changes;
+    return this.sample.run(s.device, s.id, s.ts, s.source, s.frameId, s.seq ?? null, s.mediaType, data, at, s.reason ?? null).changes;
   }
 
   async storeDriftWindows(batch: DriftWindowBatch, at: number): Promise<number> {

@@ -15,12 +15,14 @@ interface SampleRow {
   seq: number | null;
   media_type: string;
   data: Buffer;
+  reason: string | null;
 }
 
 const EXTENSIONS: Record<string, string> = { 'image/jpeg': 'jpg', 'image/png': 'png', 'image/tiff': 'tif', 'image/webp': 'webp', 'image/gif': 'gif', 'text/csv': 'csv', 'application/json': 'json' };
 
 /**
  * `edgectl samples pull`: the inputs a device captured for retraining (low confidence,
+ * shadow disagreements, operator requests,
  * drift alarms), from ingest's database into a folder for labelling: one file per sample
  * and `samples.jsonl` naming each file with its prediction's sequence number.
  */
@@ -45,7 +47,7 @@ export async function runSamples(argv: string[]): Promise<number> {
     for (const r of rows) {
       const file = `${r.id}-${r.frame_id.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 80)}.${EXTENSIONS[r.media_type] ?? 'bin'}`;
       await writeFile(join(out, file), r.data);
-      index.push(JSON.stringify({ id: r.id, ts: r.ts, source: r.source, frameId: r.frame_id, seq: r.seq, mediaType: r.media_type, file }));
+      index.push(JSON.stringify({ id: r.id, ts: r.ts, source: r.source, frameId: r.frame_id, seq: r.seq, mediaType: r.media_type, reason: r.reason, file }));
     }
     await writeFile(join(out, 'samples.jsonl'), index.length > 0 ? `${index.join('\n')}\n` : '', { flag: 'a' });
     console.log(`${rows.length} sample${rows.length === 1 ? '' : 's'} of ${device} written to ${out}${rows.length > 0 ? ` (ids ${rows[0]!.id}–${rows.at(-1)!.id}; next time --after-id ${rows.at(-1)!.id})` : ''}`);
@@ -64,7 +66,7 @@ function fromSqlite(file: string, device: string, afterId: number): SampleRow[] 
     throw new Error(`cannot open the ingest database ${file}: ${errorMessage(err)}`);
   }
   try {
-    return db.prepare('SELECT id, ts, source, frame_id, seq, media_type, data FROM samples WHERE device = ? AND id > ? ORDER BY id').all(device, afterId) as SampleRow[];
+    return db.prepare('SELECT id, ts, source, frame_id, seq, media_type, data, reason FROM samples WHERE device = ? AND id > ? ORDER BY id').all(device, afterId) as SampleRow[];
   } finally {
     db.close();
   }
@@ -75,7 +77,7 @@ async function fromPostgres(url: string, schema: string, device: string, afterId
   const client = new pg.Client({ connectionString: url, options: `-c search_path=${schema}` });
   await client.connect();
   try {
-    const r = await client.query('SELECT id, ts, source, frame_id, seq, media_type, data FROM samples WHERE device = $1 AND id > $2 ORDER BY id', [device, afterId]);
+    const r = await client.query('SELECT id, ts, source, frame_id, seq, media_type, data, reason FROM samples WHERE device = $1 AND id > $2 ORDER BY id', [device, afterId]);
     return r.rows.map((row: Record<string, unknown>) => ({ ...(row as unknown as SampleRow), id: Number(row.id), ts: Number(row.ts), seq: row.seq === null ? null : Number(row.seq) }));
   } finally {
     await client.end();

@@ -43,6 +43,8 @@ export interface BundleSpec {
   goldens?: string[];
   expiresInMs?: number;
   now?: () => number;
+  /** The class names in output order, when not the demo model's own. */
+  labels?: string[];
 }
 
 /** Packs a model as a new version of the demo's `defect` model, with the agent's own pack code. */
@@ -50,7 +52,7 @@ export async function packDefect(spec: BundleSpec): Promise<PackResult> {
   const settingsFile = join(spec.root, `settings-${spec.version}.yaml`);
   const { input, preprocess, output, labels } = defectModelEntry(spec.modelFile);
   await mkdir(spec.root, { recursive: true });
-  await writeFile(settingsFile, stringify({ input, preprocess, output, labels }));
+  await writeFile(settingsFile, stringify({ input, preprocess, output, labels: spec.labels ?? labels }));
   return packModel({
     modelFile: spec.modelFile,
     name: 'defect',

@@ -93,12 +93,13 @@ test('profile, watch, capture, forward and pull: captured inputs reach a labelli
   const out = join(dir, 'to-label');
   const pulled = await runBin('edgectl', ['samples', 'pull', '--db', `sqlite:${ingestDb}`, '--device', 'gw-capture', '--out', out]);
   assert.equal(pulled.code, 0, pulled.stderr);
-  const index = (await readFile(join(out, 'samples.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: number; seq: number; file: string; mediaType: string });
+  const index = (await readFile(join(out, 'samples.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as { id: number; seq: number; file: string; mediaType: string; reason: string });
   assert.ok(index.length >= 10);
   const local = new Database(join(dir, 'agent.db'), { readonly: true });
   try {
     for (const s of index) {
       assert.equal(s.mediaType, 'image/jpeg');
+      assert.equal(s.reason, 'low-confidence', 'every input is below confidence 1');
       const jpeg = await readFile(join(out, s.file));
       assert.deepEqual([...jpeg.subarray(0, 3)], [0xff, 0xd8, 0xff], `${s.file} is a JPEG`);
       const row = local.prepare('SELECT seq FROM predictions WHERE seq = ?').get(s.seq) as { seq: number } | undefined;
