@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApprovalPolicySchema } from '../../protocol/approvals.js';
 import { KEY_ID_PATTERN } from '../../protocol/signing.js';
 
 const ms = z.number().int().nonnegative();
@@ -22,6 +23,8 @@ export const RolloutSchema = z
     /** The device's group, for desired state aimed at a group (device beats group beats site). */
     group: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/).optional(),
     trustedKeys: z.array(TrustedKeyConfig).max(32).default([]),
+    /** Roles of trusted keys and the sites or groups whose desired state needs k-of-n signatures from a role. */
+    approvals: ApprovalPolicySchema.prefault({}),
     /** Model bundles on disk, one folder per version. */
     dir: z.string().min(1).default('/var/lib/edge-agent/models'),
     /** Bundles kept per model (serving plus older), so a rollback works offline. */
@@ -69,5 +72,11 @@ export const RolloutSchema = z
       })
       .prefault({}),
   })
-  .refine((r) => !r.enabled || r.trustedKeys.length > 0, { message: 'rollout needs at least one trusted key', path: ['trustedKeys'] });
+  .refine((r) => !r.enabled || r.trustedKeys.length > 0, { message: 'rollout needs at least one trusted key', path: ['trustedKeys'] })
+  .superRefine((r, ctx) => {
+    const trusted = new Set(r.trustedKeys.map((k) => k.id));
+    for (const [role, ids] of Object.entries(r.approvals.roles)) {
+      for (const id of ids) if (!trusted.has(id)) ctx.addIssue({ code: 'custom', path: ['approvals', 'roles', role], message: `key "${id}" is not among trustedKeys` });
+    }
+  });
 export type RolloutConfig = z.infer<typeof RolloutSchema>;
