@@ -22,6 +22,12 @@ import { OpcuaSource } from './sources/opcua/opcua-source.js';
 import { ImagePipeline, type Route } from './pipeline/image-pipeline.js';
 import { FolderSource } from './sources/camera/folder.js';
 import { SyntheticSource } from './sources/camera/synthetic.js';
+import { resolve as resolvePath } from 'node:path';
+import { listenForCaptureCommands } from './sources/camera/capture-command.js';
+import { ffmpegSource } from './sources/camera/ffmpeg.js';
+import { mjpegSource } from './sources/camera/mjpeg.js';
+import { SnapshotSource } from './sources/camera/snapshot.js';
+import type { StreamCamera } from './sources/camera/stream-camera.js';
 import { StatusCollector } from './status/collect.js';
 import { createStatusLed, type StatusLed } from './status/led/led.js';
 import { StatusServer } from './status/server.js';
@@ -137,9 +143,12 @@ export class Agent {
       routes.push({ source: source.id, queue, models: models.pick(source.models).map((m) => timedModel(m, this.metrics, clock)) });
       const built = this.buildSource(source, queue, events);
       if (source.type === 'synthetic' && source.mode === 'triggered') cameras.set(source.id, built as SyntheticSource);
+      if (source.type !== 'synthetic' && source.type !== 'folder' && source.mode === 'triggered') cameras.set(source.id, built as SnapshotSource | StreamCamera);
       return built;
     });
     const board = new TagBoard();
+    // Triggered cameras also take a picture on an MQTT capture command.
+    if (cameras.size > 0) listenForCaptureCommands({ channel: this.sync, topicPrefix: config.broker.topicPrefix, deviceId: config.deviceId, cameras, events, clock, log: log.child({ component: 'capture-commands' }) });
     this.opcua = new OpcuaSource({ config: config.opcua, baseDir: opts.baseDir, board, cameras, events, log: log.child({ component: 'opcua' }), clock });
     const sensorSink = countingSink(writer, this.metrics);
     this.sensors = new SensorPipeline({
@@ -318,6 +327,14 @@ export class Agent {
         return new FolderSource({ config: source, queue, events, counters: this.counters, log: child, clock });
       case 'synthetic':
         return new SyntheticSource({ config: source, queue, counters: this.counters, log: child, clock });
+      case 'snapshot':
+        return new SnapshotSource({ config: source, queue, counters: this.counters, events, clock, log: child, resolvePath: (p) => resolvePath(this.opts.baseDir, p) });
+      case 'mjpeg':
+        return mjpegSource({ config: source, queue, counters: this.counters, events, clock, log: child, resolvePath: (p) => resolvePath(this.opts.baseDir, p) });
+      case 'rtsp':
+      case 'usb':
+      case 'video':
+        return ffmpegSource({ config: source, queue, counters: this.counters, events, clock, log: child, resolvePath: (p) => resolvePath(this.opts.baseDir, p) });
     }
   }
 }

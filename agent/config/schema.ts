@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { PreprocessSchema, type PreprocessSpec } from '../../protocol/preprocess.js';
 import { DEFAULT_TOPIC_PREFIX, DEVICE_ID_PATTERN } from '../../protocol/topics.js';
+import { mjpegShape, rtspShape, snapshotShape, usbShape, usbSizeCheck, videoShape } from './camera-schema.js';
 import { DriftSchema } from './drift-schema.js';
 import { FailsafeSchema } from './failsafe-schema.js';
 import { FeedbackSchema, SegmentsSchema } from './feedback-schema.js';
@@ -126,10 +127,22 @@ export const SyntheticSourceSchema = z.strictObject({
   mode: z.enum(['free', 'triggered']).default('free'),
 });
 
-export const SourceSchema = z.discriminatedUnion('type', [FolderSourceSchema, SyntheticSourceSchema]);
+// Network and ffmpeg cameras; their keys are in camera-schema.ts.
+export const SnapshotSourceSchema = z.strictObject({ ...sourceCommon, ...snapshotShape });
+export const MjpegSourceSchema = z.strictObject({ ...sourceCommon, ...mjpegShape });
+export const RtspSourceSchema = z.strictObject({ ...sourceCommon, ...rtspShape });
+export const UsbSourceSchema = z.strictObject({ ...sourceCommon, ...usbShape }).refine(usbSizeCheck, { message: 'give width and height together', path: ['height'] });
+export const VideoSourceSchema = z.strictObject({ ...sourceCommon, ...videoShape });
+
+export const SourceSchema = z.discriminatedUnion('type', [FolderSourceSchema, SyntheticSourceSchema, SnapshotSourceSchema, MjpegSourceSchema, RtspSourceSchema, UsbSourceSchema, VideoSourceSchema]);
 export type SourceConfig = z.infer<typeof SourceSchema>;
 export type FolderSourceConfig = z.infer<typeof FolderSourceSchema>;
 export type SyntheticSourceConfig = z.infer<typeof SyntheticSourceSchema>;
+export type SnapshotSourceConfig = z.infer<typeof SnapshotSourceSchema>;
+export type MjpegSourceConfig = z.infer<typeof MjpegSourceSchema>;
+export type RtspSourceConfig = z.infer<typeof RtspSourceSchema>;
+export type UsbSourceConfig = z.infer<typeof UsbSourceSchema>;
+export type VideoSourceConfig = z.infer<typeof VideoSourceSchema>;
 
 export const BufferSchema = z.strictObject({
   path: z.string().min(1).default('/var/lib/edge-agent/agent.db'),

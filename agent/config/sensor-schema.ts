@@ -86,7 +86,7 @@ export const CameraTriggerSchema = z.strictObject({
   /** The bit whose edge means a part is in front of the camera. */
   tag: id,
   edge: z.enum(['rising', 'falling']).default('rising'),
-  /** The camera source that captures; a `synthetic` source with `mode: triggered`. */
+  /** The camera source that captures: any camera with `mode: triggered`. */
   camera: id,
   /** Read at the edge and carried in the frame and its prediction. */
   partIdTag: id.optional(),
@@ -223,8 +223,8 @@ export function crossCheckSensors(cfg: Record<string, unknown>, ctx: z.Refinemen
     needTag(t.partIdTag, ['opcua', 'triggers', i, 'partIdTag']);
     const cam = typeof t.camera === 'string' ? cameras.get(t.camera) : undefined;
     if (typeof t.camera === 'string' && !cam) ctx.addIssue({ code: 'custom', path: ['opcua', 'triggers', i, 'camera'], message: `no source named "${t.camera}"` });
-    else if (cam && !(cam.type === 'synthetic' && cam.mode === 'triggered')) {
-      ctx.addIssue({ code: 'custom', path: ['opcua', 'triggers', i, 'camera'], message: `source "${String(t.camera)}" is not a triggered camera (type synthetic, mode triggered)` });
+    else if (cam && cam.mode !== 'triggered') {
+      ctx.addIssue({ code: 'custom', path: ['opcua', 'triggers', i, 'camera'], message: `source "${String(t.camera)}" is not a triggered camera (mode: triggered)` });
     }
   });
   const imageNames = new Set(list(cfg.models).map((m) => m.name));

@@ -244,7 +244,7 @@ export class StatusCollector implements StatusApi {
     return config.sources.map((s) => {
       const a = counters.sources.get(s.id);
       // A triggered camera is quiet while no part comes, like a hot folder.
-      const type = s.type === 'synthetic' && s.mode === 'triggered' ? 'folder' : s.type;
+      const type = 'mode' in s && s.mode === 'triggered' ? 'folder' : s.type;
       const state = sourceState({ type, phase, lastFrameAt: a?.lastFrameAt, runningSince: this.o.runningSince(), now, staleS: config.status.sourceStaleS });
       return {
         id: s.id,

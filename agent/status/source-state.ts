@@ -5,7 +5,7 @@ import type { AgentPhase, SourceState } from './snapshot.js';
  * A free-running camera sends frames all the time, so silence means it stalled; a hot
  * folder sends when the line drops a file, so silence only means nothing to do.
  */
-const FREE_RUNNING: Record<SourceConfig['type'], boolean> = { synthetic: true, folder: false };
+const FREE_RUNNING: Record<SourceConfig['type'], boolean> = { synthetic: true, folder: false, snapshot: true, mjpeg: true, rtsp: true, usb: true, video: true };
 
 export interface SourceStateInputs {
   type: SourceConfig['type'];
