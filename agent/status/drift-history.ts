@@ -31,23 +31,28 @@ export interface DriftSeries {
  * (an alarm is never averaged away); only those windows' statistics are parsed.
  */
 export class DriftHistory {
-  private readonly buckets: Statement<[string, number, number, number], { n: number; pick: number }>;
+  private readonly buckets: Statement<[string, number, number, number, number], { n: number; pick: number }>;
   private readonly byId: Statement<[number], { ended_at: number; level: string; stats: string }>;
+  private readonly first: Statement<[string, number], { t: number | null }>;
 
   constructor(db: SqliteDatabase) {
     // The picked id carries the level in its high part, so max() takes the worst level first, then the newest window.
-    this.buckets = db.prepare<[string, number, number, number], { n: number; pick: number }>(
+    this.buckets = db.prepare<[string, number, number, number, number], { n: number; pick: number }>(
       `SELECT count(*) AS n, max((CASE level WHEN 'alarm' THEN 2 WHEN 'warn' THEN 1 ELSE 0 END) * 1000000000000 + id) AS pick
-         FROM drift_windows WHERE model = ? AND ended_at >= ? GROUP BY CAST((ended_at - ?) / ? AS INTEGER)`,
+         FROM drift_windows WHERE model = ? AND ended_at >= ? AND ended_at <= ? GROUP BY CAST((ended_at - ?) / ? AS INTEGER)`,
     );
+    this.first = db.prepare<[string, number], { t: number | null }>('SELECT min(ended_at) AS t FROM drift_windows WHERE model = ? AND ended_at >= ?');
     this.byId = db.prepare<[number], { ended_at: number; level: string; stats: string }>('SELECT ended_at, level, stats FROM drift_windows WHERE id = ?');
   }
 
-  /** `model`'s windows that ended at or after `since` (wall ms), up to `until`. */
+  /** `model`'s windows that ended from `since` to `until` (wall ms). */
   series(model: string, since: number, until: number, limits: { psiWarn: number | null; psiAlarm: number | null }): DriftSeries {
-    const bucketMs = Math.max(1, Math.ceil((until - since) / DRIFT_POINTS));
     const out: DriftSeries = { model, ...limits, windows: 0, ts: [], psi: [], level: [], subject: [] };
-    const picks = this.buckets.all(model, since, since, bucketMs);
+    // Buckets span from the first window in range, so a young history is drawn in detail too.
+    const start = this.first.get(model, since)?.t;
+    if (start == null) return out;
+    const bucketMs = Math.ceil((Math.max(until, start) - start + 1) / DRIFT_POINTS);
+    const picks = this.buckets.all(model, start, until, start, bucketMs);
     const rows: Array<{ ended_at: number; level: string; stats: string }> = [];
     for (const b of picks) {
       out.windows += b.n;

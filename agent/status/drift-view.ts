@@ -30,10 +30,20 @@ export function driftAlarms(d: DriftSource, opts: { unacknowledged?: boolean } =
     .map((s) => ({
       id: `drift:${s.model}`,
       severity: 'critical' as const,
-      message: `drift on ${s.model}: ${s.alarms.map((a) => `${a.subject} ${a.statistic} ${round(a.value)}`).join(', ')}`,
+      message: `drift on ${s.model}: ${named(s.alarms)}`,
       since: s.lastWindow?.endedAt ?? 0,
       acknowledged: d.acknowledged?.(s.model) ?? false,
     }));
+}
+
+/** Statistics named in an alarm's message; the rest are counted, so a line stays readable on a phone. */
+const NAMED = 3;
+
+/** The alarmed statistics, PSI first (the page charts it), e.g. "image.brightness psi 0.41, ... and 12 more". */
+function named(alarms: ReadonlyArray<{ subject: string; statistic: string; value: number }>): string {
+  const ordered = [...alarms.filter((a) => a.statistic === 'psi'), ...alarms.filter((a) => a.statistic !== 'psi')];
+  const shown = ordered.slice(0, NAMED).map((a) => `${a.subject} ${a.statistic} ${round(a.value)}`).join(', ');
+  return ordered.length > NAMED ? `${shown} and ${ordered.length - NAMED} more` : shown;
 }
 
 function round(v: number): number {

@@ -41,6 +41,10 @@ test('drift charts from the drift_windows table: at most DRIFT_POINTS per model,
     add('cam', now - HOUR / 2 + 250, 0.61, 'alarm');
     for (let i = 0; i < 50; i++) add('cam', now - 2 * HOUR + i * 1000, 0.9, 'alarm');
     for (let i = 0; i < 50; i++) add('pump', now - 1000 * i, 0.3, 'warn');
+    // A window stamped after "now" (a clock stepped back) stays out of the chart.
+    add('cam', now + 5000, 0.9, 'alarm');
+    // A model watched for 20 s only: its chart spans those 20 s, not the empty hour.
+    for (let i = 0; i < 200; i++) add('young', now - 20_000 + i * 100, 0.05, 'ok');
   })();
 
   const history = new DriftHistory(db);
@@ -59,6 +63,9 @@ test('drift charts from the drift_windows table: at most DRIFT_POINTS per model,
   const pump = history.series('pump', now - 60_000, now, { psiWarn: null, psiAlarm: null });
   assert.equal(pump.windows, 50);
   assert.ok(pump.level.every((l) => l === 'warn') && pump.psi.every((p) => p === 0.3));
+  const young = history.series('young', now - HOUR, now, { psiWarn: null, psiAlarm: null });
+  assert.equal(young.windows, 200);
+  assert.ok(young.ts.length >= 100 && young.ts.length <= DRIFT_POINTS, `a young history is drawn in detail: ${young.ts.length} points`);
   assert.deepEqual(history.series('nobody', now - HOUR, now, { psiWarn: null, psiAlarm: null }).ts, [], 'an unknown model has an empty chart');
 });
 

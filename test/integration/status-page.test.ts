@@ -1,22 +1,12 @@
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { chromium, type Browser, type Page } from 'playwright-core';
-import { BinProcess, REPO_ROOT } from '../helpers/child.js';
+import type { Browser, Page } from 'playwright-core';
+import { launchBrowser, noBrowser as skip, OUTPUT, RENDERED, shot, until } from '../helpers/browser.js';
+import { BinProcess } from '../helpers/child.js';
 import { lifo } from '../helpers/teardown.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
-
-/** Debian's Chromium; CHROMIUM_PATH points elsewhere (or nowhere, to see the skip). */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const OUTPUT = join(REPO_ROOT, 'test', 'output');
-/** Set by the page once its first /api/status answer is on screen. */
-const RENDERED = "performance.getEntriesByName('status-rendered').length > 0";
-
-const skip = existsSync(CHROMIUM)
-  ? false
-  : `browser test skipped: no Chromium at ${CHROMIUM} (apt-get install chromium; .ci/run installs it when it can)`;
 
 /** The demo as a user starts it; its page URL is parsed from what it prints. */
 async function startDemo(host: { after(fn: () => unknown): unknown }): Promise<{ demo: BinProcess; url: string }> {
@@ -25,19 +15,6 @@ async function startDemo(host: { after(fn: () => unknown): unknown }): Promise<{
   const pageLine = /^ {2}page: +(http:\/\/127\.0\.0\.1:\d+)\//m;
   await demo.waitForOutput('the demo to print its page URL', (p) => pageLine.test(p.stdout), 30_000);
   return { demo, url: pageLine.exec(demo.stdout)![1]! };
-}
-
-/**
- * Waits until `expression` holds in the page. Browser code goes as text (the tests compile
- * without DOM types), polled from here: waitForFunction would compile it inside the page,
- * which the page's own Content-Security-Policy forbids, as it should.
- */
-async function until(page: Page, what: string, expression: string, timeoutMs = 5000): Promise<void> {
-  await waitFor(what, async () => (await page.evaluate(expression)) === true, timeoutMs, 50);
-}
-
-async function shot(page: Page, name: string): Promise<void> {
-  await page.screenshot({ path: join(OUTPUT, name), fullPage: true });
 }
 
 /** The seq of a defect prediction that has its explanation stored, asked of the JSON API. */
@@ -63,13 +40,8 @@ async function number(page: Page, selector: string): Promise<number> {
 
 test('the status page in a real browser: live overview, prediction detail, events, refused action', { skip, timeout: 90_000 }, async (t) => {
   const host = lifo(t);
-  mkdirSync(OUTPUT, { recursive: true });
   const { demo, url } = await startDemo(host);
-  const browser: Browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-  });
-  host.after(() => browser.close());
+  const browser: Browser = await launchBrowser(host);
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
   const outside: string[] = [];
@@ -105,6 +77,25 @@ test('the status page in a real browser: live overview, prediction detail, event
   const after = await number(page, '#predictions-total');
   assert.ok(after > before, `predictions went from ${before} to ${after} without a reload`);
   assert.ok((await number(page, '#throughput')) > 0, 'a throughput');
+
+  // Sources: the simulated plant's OPC-UA server connected, and each tag's quality in words beside its colour.
+  await until(page, 'the OPC-UA server to show as connected', "document.querySelector('#opcua-servers tbody tr .badge')?.textContent === 'connected'", 20_000);
+  assert.match((await page.locator('#opcua-servers tbody tr td').first().textContent()) ?? '', /^pump1opc\.tcp:\/\/127\.0\.0\.1:\d+$/);
+  assert.match((await page.locator('#opcua-servers tbody tr td').nth(2).textContent()) ?? '', /^SignAndEncrypt /);
+  await until(page, 'a quality label on every tag',
+    "(() => { const q = [...document.querySelectorAll('#opcua-tags tbody tr td:nth-child(3) .badge')].map((b) => b.textContent); return q.length === 4 && q.every((w) => ['good', 'uncertain', 'bad'].includes(w)) && q.includes('good'); })()", 10_000);
+  assert.deepEqual((await page.locator('#opcua-tags tbody tr td:first-child').allTextContents()).sort(), ['MotorCurrent', 'Pressure', 'Temperature', 'Vibration']);
+  assert.equal(await page.locator('#opcua-none').isHidden(), true);
+
+  // Charts of the last hour, each with its current value written beside it.
+  await until(page, 'the throughput chart', "document.querySelector('#chart-throughput svg') !== null", 10_000);
+  const firstPoints = Number(await page.locator('#chart-throughput svg').getAttribute('data-points'));
+  assert.ok(firstPoints >= 1, `${firstPoints} points`);
+  assert.match((await page.locator('#chart-throughput svg').getAttribute('aria-label')) ?? '', /^predictions per second over the last \d+ (s|min), \d+ points$/);
+  assert.match((await page.locator('#chart-throughput .chart-now').textContent()) ?? '', /^\d+\.\d \/s$/);
+  assert.match((await page.locator('#chart-latency .chart-now').textContent()) ?? '', /^[\d.]+ ms \/ [\d.]+ ms$/);
+  assert.match((await page.locator('#chart-outbox .chart-now').textContent()) ?? '', /^[\d,]+$/);
+  assert.equal(await page.locator('#drift-charts .chart').count(), 0, 'no drift chart without a watched model');
   await shot(page, 'status-overview.png');
 
   // An action without the token is refused, and the page says so.
@@ -150,6 +141,14 @@ test('the status page in a real browser: live overview, prediction detail, event
   await until(page, 'only agent_started events', `[...document.querySelectorAll('#event-list tbody tr td:nth-child(3)')].every((td) => td.textContent === 'agent_started')`);
   assert.ok((await page.locator('#event-list tbody tr').count()) >= 1);
   await shot(page, 'status-events.png');
+
+  // Back on the overview, the charts have moved on without a reload: a sample every 10 s.
+  await page.click('#nav-overview');
+  await until(page, 'a new point on the throughput chart', `Number(document.querySelector('#chart-throughput svg')?.getAttribute('data-points')) > ${firstPoints}`, 30_000);
+  const line = (await page.locator('#chart-throughput svg polyline').first().getAttribute('points')) ?? '';
+  assert.ok(line.split(' ').length > firstPoints, `a line through the points: ${line}`);
+  await page.locator('#charts').scrollIntoViewIfNeeded();
+  await shot(page, 'status-charts.png');
 
   // A phone: readable without sideways scrolling of the page itself.
   const phone = await browser.newContext({ viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 });

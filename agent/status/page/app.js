@@ -227,11 +227,22 @@ function last(values) {
   return null;
 }
 
+// The axis ends now and starts at the first point, at most the asked span ago and at least
+// 30 s: a young agent's charts fill the width instead of hugging its right edge.
+function axisStart(hist, ts) {
+  return Math.max(hist.ts - hist.minutes * 60_000, Math.min(hist.ts - 30_000, ts[0] ?? hist.ts));
+}
+
+function spanText(ms) {
+  return ms < 90_000 ? `${Math.round(ms / 1000)} s` : `${Math.round(ms / 60_000)} min`;
+}
+
 function renderHistory(hist) {
   const to = hist.ts;
-  const from = to - hist.minutes * 60_000;
   const m = hist.metrics;
-  const span = `over the last ${hist.minutes} minutes, ${m.ts.length} points`;
+  const from = axisStart(hist, m.ts);
+  const span = `over the last ${spanText(to - from)}, ${m.ts.length} points`;
+  setNode($('charts-note'), `A point every ${m.stepS} s and one for now; the charts cover the last ${spanText(to - from)} (at most ${hist.minutes} min).`);
   const rate = last(m.predictionsPerS);
   placeChart($('chart-throughput'), sparkline(m.ts, [{ values: m.predictionsPerS, cls: 'a' }], { from, to, label: `predictions per second ${span}` }),
     rate == null ? '–' : `${rate.toFixed(1)} /s`);
@@ -250,8 +261,9 @@ function renderHistory(hist) {
         el('div', { class: 'chart-head' }, el('span', {}, `${d.model}: largest PSI per window`), ' ', el('span', { class: 'chart-level' }), ' ', el('strong', { class: 'chart-now' })));
     }
     const i = d.ts.length - 1;
+    const from = axisStart(hist, d.ts);
     const levels = [d.psiWarn == null ? null : { value: d.psiWarn, cls: 'warn' }, d.psiAlarm == null ? null : { value: d.psiAlarm, cls: 'alarm' }].filter(Boolean);
-    const label = `${d.model} drift, largest PSI of ${d.windows} windows ${`over the last ${hist.minutes} minutes`}; warn at ${d.psiWarn}, alarm at ${d.psiAlarm}`;
+    const label = `${d.model} drift, largest PSI of ${d.windows} windows over the last ${spanText(to - from)}; warn at ${d.psiWarn}, alarm at ${d.psiAlarm}`;
     const level = chart.querySelector('.chart-level');
     level.replaceChildren(i < 0 ? '' : badge(d.level[i]));
     placeChart(chart, sparkline(d.ts, [{ values: d.psi, cls: 'a' }], { from, to, levels, marks: d.level.map((l) => (l === 'ok' ? null : l)), label }),

@@ -1,0 +1,117 @@
+import assert from 'node:assert/strict';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { Agent } from '../../agent/agent.js';
+import { ConfigSchema, ModelSchema } from '../../agent/config/schema.js';
+import { defectModelEntry, writeDefectModel } from '../../agent/demo/defect-model.js';
+import { ProfileBuilder } from '../../agent/drift/profile-builder.js';
+import { ImageClassifierModel } from '../../agent/inference/image-model.js';
+import { encodePartJpeg, renderPart } from '../../agent/sources/camera/synthetic-part.js';
+import type { StatusSnapshot } from '../../agent/status/snapshot.js';
+import { launchBrowser, noBrowser as skip, RENDERED, shot, until } from '../helpers/browser.js';
+import { startBroker } from '../helpers/broker.js';
+import { silentLog } from '../helpers/rollout-rig.js';
+import { lifo } from '../helpers/teardown.js';
+import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
+
+/*
+ * An agent with an action token whose camera has twice the light of its reference: a drift
+ * alarm the page charts and lists with an acknowledge button. Without the token the page
+ * shows the refusal; with it the alarm leaves the active list and stays listed as seen.
+ */
+
+const TOKEN = 'page-ack-token-0123456789';
+const ALARM = '#alarms li[data-id="drift:defect"]';
+const CHART = '#drift-charts .drift-chart[data-model="defect"]';
+
+test('the status page acknowledges a drift alarm with the token, refuses without it, and charts the drift', { skip, timeout: 90_000 }, async (t) => {
+  const host = lifo(t);
+  const dir = await tempDir(host, 'status-page-ack-');
+  const broker = await startBroker();
+  host.after(() => broker.stop());
+  const entry = defectModelEntry(await writeDefectModel(join(dir, 'models')));
+
+  // The reference was taken under half the light this camera has now.
+  const model = await ImageClassifierModel.load(ModelSchema.parse(entry), dir);
+  const builder = new ProfileBuilder({ labels: entry.labels });
+  for (let i = 0; i < 40; i++) {
+    const dim = await sharp(await encodePartJpeg(renderPart(i, { width: 320, height: 240, defectRate: 0.2, seed: 21 }))).linear(0.5, 0).jpeg().toBuffer();
+    const r = await model.classify(dim);
+    builder.add({ image: r.inputs!.image, label: r.label, top1: r.score, entropy: r.inputs!.entropy });
+  }
+  await model.release();
+  const profileFile = join(dir, 'profile.json');
+  await writeFile(profileFile, JSON.stringify(builder.build()));
+
+  const config = ConfigSchema.parse({
+    deviceId: 'gw-page-ack',
+    site: 'plant-f',
+    sources: [{ id: 'cam1', type: 'synthetic', fps: 40, width: 320, height: 240, defectRate: 0.2 }],
+    models: [{ ...entry, drift: { referenceFile: profileFile, window: { count: 20 }, minSamples: 20, capture: { belowConfidence: 0, duringAlarm: false } } }],
+    buffer: { path: join(dir, 'agent.db') },
+    broker: { url: broker.url, protocolVersion: broker.protocolVersion },
+    status: { host: '127.0.0.1', port: 0, token: TOKEN },
+    shutdown: { deadlineMs: 3000 },
+  });
+  const agent = await Agent.create({ config, baseDir: dir, log: silentLog });
+  host.after(() => agent.stop());
+  await agent.start();
+  const url = agent.status!.url!;
+  const status = async () => (await (await fetch(`${url}/api/status`)).json()) as StatusSnapshot;
+  await waitFor('a drift alarm', async () => (await status()).alarms.some((a) => a.id === 'drift:defect' && !a.acknowledged), 30_000, 100);
+
+  const browser = await launchBrowser(host);
+  const page = await (await browser.newContext({ viewport: { width: 1280, height: 900 } })).newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  await page.goto(`${url}/`, { waitUntil: 'domcontentloaded' });
+  await until(page, 'the first live figures', RENDERED);
+
+  // The alarm is active, in words, with its button; the verdict follows it.
+  await page.locator(`${ALARM} button.ack`).waitFor({ timeout: 5000 });
+  assert.match((await page.locator(ALARM).textContent()) ?? '', /^critical drift on defect: .*psi [\d.]+.* since .*Acknowledge$/);
+  assert.equal((await page.locator('#verdict-state').textContent())?.trim(), 'alarm');
+  assert.equal(await page.locator('#actions-note').textContent(), 'Actions need the token configured on the gateway.');
+
+  // The drift chart: the largest PSI per window, the alarm level beside it in words, marks on alarm windows.
+  await page.locator(`${CHART} svg`).waitFor({ timeout: 10_000 });
+  assert.match((await page.locator('#drift').textContent()) ?? '', /^defect: alarm, \d+ windows judged$/);
+  await until(page, 'the chart to name the alarm', `document.querySelector('${CHART} .chart-level .badge')?.textContent === 'alarm'`);
+  assert.match((await page.locator(`${CHART} .chart-now`).textContent()) ?? '', /^PSI \d+\.\d{3} \([\w.]+\)$/);
+  assert.ok((await page.locator(`${CHART} svg rect.mark.alarm`).count()) >= 1, 'alarm windows are marked');
+  assert.equal(await page.locator(`${CHART} svg line.level.alarm`).count(), 1, 'the alarm level is drawn');
+  assert.match((await page.locator(`${CHART} svg`).getAttribute('aria-label')) ?? '', /^defect drift, largest PSI of \d+ windows over the last \d+ s; warn at 0\.1, alarm at 0\.25$/);
+  const firstPoints = Number(await page.locator(`${CHART} svg`).getAttribute('data-points'));
+
+  // Without the token: refused, the refusal shown, the alarm still active.
+  await page.locator(`${ALARM} button.ack`).click();
+  await page.locator('#alarm-result.refused').waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('#alarm-result').textContent(), 'acknowledge drift:defect refused (401): a valid "Authorization: Bearer <token>" header is required');
+  assert.equal((await status()).alarms.find((a) => a.id === 'drift:defect')?.acknowledged, false);
+  await shot(page, 'status-ack-refused.png');
+
+  // A wrong token is refused the same way.
+  await page.fill('#token', `${TOKEN}x`);
+  await page.locator(`${ALARM} button.ack`).click();
+  await until(page, 'the wrong token refused', "document.getElementById('alarm-result').textContent.startsWith('acknowledge drift:defect refused (401)')");
+
+  // With the token: acknowledged, gone from the active list, listed as seen; the verdict no longer says alarm.
+  await page.fill('#token', TOKEN);
+  await page.locator(`${ALARM} button.ack`).click();
+  await page.locator('#alarm-result.done').waitFor({ timeout: 5000 });
+  assert.equal(await page.locator('#alarm-result').textContent(), 'drift:defect: acknowledged');
+  await until(page, 'the alarm to leave the active list', `document.querySelector('${ALARM}') === null && document.getElementById('alarms').textContent === 'no active alarms'`);
+  await until(page, 'the alarm listed as acknowledged', `document.querySelector('#alarms-acked li[data-id="drift:defect"] .badge')?.textContent === 'acknowledged'`);
+  await until(page, 'the verdict to drop the alarm', "document.getElementById('verdict-state').textContent !== 'alarm'");
+  assert.equal((await status()).alarms.find((a) => a.id === 'drift:defect')?.acknowledged, true);
+  assert.equal(agent.store.events.list({ kind: 'alarm_acknowledged', limit: 5 }).length, 1);
+
+  // The drift chart keeps moving without a reload: windows close twice a second.
+  await until(page, 'more points on the drift chart', `Number(document.querySelector('${CHART} svg')?.getAttribute('data-points')) > ${firstPoints}`, 20_000);
+  await page.locator('#drift-charts').scrollIntoViewIfNeeded();
+  await shot(page, 'status-ack-done.png');
+  assert.deepEqual(pageErrors, [], 'no script errors');
+});
