@@ -12,6 +12,7 @@ import type { Frame } from '../frame.js';
 import type { Classification, ImageModel } from '../pipeline/image-pipeline.js';
 import { sniffImage } from '../sources/camera/image-sniff.js';
 import { DriftMonitor, type DriftState } from './monitor.js';
+import { type TabularAnswer, tabularSample } from './tabular-sample.js';
 import type { DriftWindowStore } from './window-store.js';
 
 /** Largest reference profile file read from disk. */
@@ -95,13 +96,8 @@ export class DriftSet {
   }
 
   /** Takes one answer of the sensor pipeline: the window's features and the model's answer. */
-  window(name: string, version: string, features: Readonly<Record<string, number>>, result: { label: string; score: number; topK: ReadonlyArray<{ score: number }>; value?: number; anomalyScore?: number }): void {
-    const monitor = this.monitorFor(name, version);
-    if (!monitor) return;
-    const numeric = result.value ?? result.anomalyScore;
-    let entropy = 0;
-    for (const { score } of result.topK) if (score > 0 && score <= 1) entropy -= score * Math.log(score);
-    monitor.observe({ features, label: result.label, ...(numeric === undefined ? {} : { score: numeric }), top1: result.score, entropy });
+  window(name: string, version: string, features: Readonly<Record<string, number>>, result: TabularAnswer): void {
+    this.monitorFor(name, version)?.observe(tabularSample(features, result));
   }
 
   /** Every watched model's state, for the status page. */

@@ -15,7 +15,9 @@ export const MIN_REFERENCE_SAMPLES = 20;
 export async function referenceImages(dir: string): Promise<string[]> {
   let names: string[];
   try {
-    if (!(await stat(dir)).isDirectory()) throw new Error('not a folder');
+    if (!(await stat(dir)).isDirectory()) {
+      throw new Error(extname(dir).toLowerCase() === '.csv' ? 'a CSV of feature rows profiles a sensor model: edgectl profile --config EDGE-AGENT.yaml --name MODEL --reference FILE.csv; a camera model takes a folder of images' : 'not a folder');
+    }
     names = await readdir(dir);
   } catch (err) {
     throw new AgentError('E_REFERENCE', `--reference ${dir}: ${errorMessage(err)}`);
