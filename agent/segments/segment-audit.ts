@@ -31,7 +31,6 @@ export interface SegmentsView {
 
 export interface SegmentAuditOptions {
   config: SegmentsConfig;
-  board: TagBoard | undefined;
   store: SegmentStatsStore;
   events: EventSink;
   clock: Clock;
@@ -56,6 +55,8 @@ export class SegmentAudit implements Component {
   private startedMono: number;
   private timer: NodeJS.Timeout | undefined;
   private last: SegmentsView['lastPeriod'];
+  /** Where `from: tag` keys read their values; set once OPC-UA is built. */
+  board: TagBoard | undefined;
 
   constructor(private readonly o: SegmentAuditOptions) {
     this.startedAt = o.clock.now();
@@ -74,7 +75,7 @@ export class SegmentAudit implements Component {
 
   /** Counts one prediction in its segments; `seq` lets a later label find them. */
   observe(model: string, source: string, label: string, score: number, step: PredictionStep | undefined, seq?: Promise<number>): void {
-    const values = this.o.config.keys.map((k) => (k.from === 'source' ? source : tagValue(this.o.board, k.tag!)));
+    const values = this.o.config.keys.map((k) => (k.from === 'source' ? source : tagValue(this.board, k.tag!)));
     const keys = this.keysOf(model);
     const fallback = step !== undefined && step !== 'model';
     this.o.config.keys.forEach((k, i) => figuresOf(keys, k.name, values[i]!).add(label, score, fallback));

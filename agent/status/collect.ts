@@ -8,6 +8,8 @@ import type { DriftConfig } from '../config/drift-schema.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { Counters } from '../counters.js';
 import type { DriftState } from '../drift/monitor.js';
+import type { OversightView } from '../feedback/oversight.js';
+import type { AlarmView } from './snapshot.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
 import type { RecentHistogram } from '../metrics/recent-histogram.js';
 import type { SyncStats } from '../sync/mqtt-sync.js';
@@ -55,6 +57,8 @@ export interface StatusCollectorOptions {
   explanations?: () => NonNullable<StatusSnapshot['explanations']>;
   /** Drift of every watched model, and the models with no reference profile. */
   drift?: () => { states: DriftState[]; unwatched: string[]; limits: (model: string) => DriftConfig['limits'] | undefined; acknowledged?: (model: string) => boolean };
+  /** Fail-safe chains, live accuracy from labels and segment audits: their view, accuracy alarms and fallback findings. */
+  oversight?: () => { view(): OversightView; alarms(opts?: { unacknowledged?: boolean }): AlarmView[]; fallbackFindings(): string[] };
 }
 
 /**
@@ -117,7 +121,8 @@ export class StatusCollector implements StatusApi {
       disk,
       ...this.budget(),
       drift: driftView(this.o.drift?.()),
-      alarms: driftAlarms(this.o.drift?.()),
+      alarms: [...driftAlarms(this.o.drift?.()), ...(this.o.oversight?.().alarms() ?? [])],
+      ...(this.o.oversight ? { oversight: this.o.oversight().view() } : {}),
       actions: { enabled: this.o.actionsEnabled },
       ...(this.o.opcua && config.opcua.servers.length > 0 ? { opcua: this.o.opcua() } : {}),
     };
@@ -223,7 +228,8 @@ export class StatusCollector implements StatusApi {
       lastError: metrics.lastError ? `${metrics.lastError.kind}: ${metrics.lastError.message}` : undefined,
       storeFailure: metrics.storeFailing,
       disk,
-      alarms: driftAlarms(this.o.drift?.(), { unacknowledged: true }),
+      alarms: [...driftAlarms(this.o.drift?.(), { unacknowledged: true }), ...(this.o.oversight?.().alarms({ unacknowledged: true }) ?? [])],
+      fallbacks: this.o.oversight?.().fallbackFindings() ?? [],
       policy: config.status.health,
     };
   }

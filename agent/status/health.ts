@@ -23,6 +23,8 @@ export interface HealthInputs {
   disk: { freeBytes: number; totalBytes: number; path: string } | null;
   alarms: ReadonlyArray<{ id: string; message: string }>;
   policy: HealthPolicy;
+  /** Models answering from fail-safe steps more than their configured share. */
+  fallbacks?: readonly string[];
 }
 
 const RANK: Record<HealthState, number> = { healthy: 0, degraded: 1, starting: 2, alarm: 3, fault: 4 };
@@ -49,6 +51,7 @@ export function judgeHealth(i: HealthInputs): HealthVerdict {
     else if (freePct < i.policy.diskFreeDegradedPct) add('degraded', `disk filling up: ${where}`);
   }
 
+  for (const f of i.fallbacks ?? []) add('degraded', `fail-safe in use: ${f}`);
   if (i.alarms.length > 0) add('alarm', `${plural(i.alarms.length, 'active alarm')}: ${i.alarms[0]?.message ?? ''}`);
 
   const backlog = i.outbox.oldestPendingAgeS;

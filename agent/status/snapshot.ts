@@ -5,6 +5,7 @@
  */
 
 import type { OpcuaView } from '../sources/opcua/opcua-source.js';
+import type { OversightView } from '../feedback/oversight.js';
 
 /** Where the agent is in its life; the status server is up before the sources and after they stop. */
 export type AgentPhase = 'starting' | 'running' | 'stopping' | 'stopped';
@@ -118,6 +119,8 @@ export interface StatusSnapshot {
   storeBudget?: StoreBudgetView;
   drift: DriftView;
   alarms: AlarmView[];
+  /** Fail-safe steps per model, live accuracy from labels, the latest segment audit. */
+  oversight?: OversightView;
   /** Whether POST actions can be unlocked with a token at all. */
   actions: { enabled: boolean };
   /** OPC-UA servers (connection state) and tags (quality now), when any server is configured. */
