@@ -32,6 +32,8 @@ export interface StatusActions {
   rollback?: () => Promise<unknown>;
   capture?: () => Promise<unknown>;
   ackAlarm?: (id: string) => Promise<unknown>;
+  /** Attaches a label to a prediction; the body is JSON `{ "seq": N, "label": "...", "by": "..." }`. */
+  label?: (body: Buffer) => Promise<unknown>;
 }
 
 export interface StatusServerOptions {
@@ -48,7 +50,9 @@ export interface StatusServerOptions {
 
 /** Which handler serves an action path, and what to answer while that feature does not exist. */
 interface ActionRoute {
-  run: (actions: StatusActions) => (() => Promise<unknown>) | undefined;
+  run: (actions: StatusActions) => ((body: Buffer) => Promise<unknown>) | undefined;
+  /** Whether the action reads its request body (the others' is read away unread). */
+  readsBody?: boolean;
   missing: string;
 }
 
@@ -158,9 +162,10 @@ export class StatusServer implements Component {
       res.setHeader('connection', 'close');
       return send(res, 413, { error: `an action request body is at most ${MAX_ACTION_BODY} bytes` });
     }
-    // The body is not used (yet); read it away so the connection can be reused.
-    req.resume();
     const route = actionRoute(path);
+    // Only an action that takes parameters reads its body; the others' is read away so the connection can be reused.
+    const body = route?.readsBody ? readBody(req, MAX_ACTION_BODY) : (req.resume(), Promise.resolve(Buffer.alloc(0)));
+    body.catch(() => undefined);
     if (!route) return send(res, 404, { error: `no such action: ${path}` });
     if (req.method !== 'POST') return send(res, 405, { error: 'actions are POST requests' }, { allow: 'POST' });
     const check = checkAction(req.headers.authorization, this.opts.token);
@@ -173,10 +178,10 @@ export class StatusServer implements Component {
     this.opts.log.info({ path, remote: req.socket.remoteAddress }, 'status action');
     let result: unknown;
     try {
-      result = await run();
+      result = await run(await body);
     } catch (err) {
       // A refused action (nothing to roll back, a switch in progress) is the operator's answer, not a server fault.
-      if (err instanceof AgentError) return send(res, 409, { error: err.message, code: err.code });
+      if (err instanceof AgentError) return send(res, err.code === 'E_BAD_REQUEST' ? 400 : 409, { error: err.message, code: err.code });
       throw err;
     }
     send(res, 200, { ok: true, result: result ?? null });
@@ -191,6 +196,7 @@ export class StatusServer implements Component {
 function actionRoute(path: string): ActionRoute | undefined {
   if (path === '/api/actions/rollback') return { run: (a) => a.rollback, missing: 'rollout not available yet' };
   if (path === '/api/actions/capture') return { run: (a) => a.capture, missing: 'sample capture not available yet' };
+  if (path === '/api/actions/label') return { run: (a) => a.label, readsBody: true, missing: 'labels not available' };
   const alarm = /^\/api\/actions\/alarms\/([A-Za-z0-9._:-]{1,128})\/ack$/.exec(path)?.[1];
   if (alarm !== undefined) return { run: (a) => (a.ackAlarm ? () => a.ackAlarm!(alarm) : undefined), missing: 'alarms not available yet' };
   return undefined;
@@ -198,6 +204,23 @@ function actionRoute(path: string): ActionRoute | undefined {
 
 /** Actions take at most a few parameters; anything larger is not an operator's request. */
 const MAX_ACTION_BODY = 64 * 1024;
+
+/** The request body, refused with E_BAD_REQUEST beyond `max` bytes (a chunked body has no length to check first). */
+function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > max) {
+        req.destroy();
+        reject(new AgentError('E_BAD_REQUEST', `an action request body is at most ${max} bytes`));
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
 
 const COMMON_HEADERS = { 'cache-control': 'no-store', 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer' };
 
