@@ -32,3 +32,18 @@ export function viewMismatch(view: FrameView, width: number, height: number): st
   if (c.left + c.width <= width && c.top + c.height <= height) return undefined;
   return `region of interest ${c.width}x${c.height} at ${c.left},${c.top} lies outside the ${width}x${height} image`;
 }
+
+/** The view's crop in the coordinates of the picture turned by the view's rotation. */
+export function rotatedCrop(view: FrameView, width: number, height: number): { left: number; top: number; width: number; height: number } {
+  const c = view.crop ?? { left: 0, top: 0, width, height };
+  switch (view.rotate ?? 0) {
+    case 90:
+      return { left: height - c.top - c.height, top: c.left, width: c.height, height: c.width };
+    case 180:
+      return { left: width - c.left - c.width, top: height - c.top - c.height, width: c.width, height: c.height };
+    case 270:
+      return { left: c.top, top: width - c.left - c.width, width: c.height, height: c.width };
+    default:
+      return c;
+  }
+}

@@ -3,7 +3,7 @@ import { Tensor } from 'onnxruntime-node';
 import type { PreprocessSpec } from '../config/schema.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { toHalf } from './float16.js';
-import { type FrameView, viewMismatch, viewOf } from './frame-view.js';
+import { type FrameView, rotatedCrop, viewMismatch, viewOf } from './frame-view.js';
 
 /*
  * libvips' operation cache keeps recent results in case the same operation runs again.
@@ -85,8 +85,10 @@ export class ImagePreprocessor {
       if (view) {
         const mismatch = viewMismatch(view, width, height);
         if (mismatch) throw new Error(mismatch);
-        if (view.crop) img.extract(view.crop);
+        // sharp crops before a resize only when the rotation comes first, so the crop is
+        // mapped into the rotated picture; the result is the same as crop-then-rotate.
         if (view.rotate) img.rotate(view.rotate);
+        if (view.crop) img.extract(rotatedCrop(view, width, height));
       }
       const out = await img
         .resize(spec.width, spec.height, { fit: spec.fit, background: { r: 0, g: 0, b: 0, alpha: 1 } })

@@ -63,3 +63,22 @@ test('a view that changes nothing is not kept', async () => {
   const data = withView(Buffer.from([1, 2, 3]), { rotate: 0 });
   assert.equal(viewOf(data), undefined);
 });
+
+test('every rotation of a non-square crop equals cropping, then turning, in two steps', async () => {
+  // A picture with no symmetry: a smooth ramp across, a different one down.
+  const w = 64;
+  const h = 40;
+  const raw = Buffer.alloc(w * h * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) raw.set([x * 4, y * 6, (x * y) % 256], (y * w + x) * 3);
+  const png = await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+  const crop = { left: 6, top: 4, width: 50, height: 30 };
+  const spec16 = { ...spec, width: 16, height: 16 };
+  for (const rotate of [0, 90, 180, 270] as const) {
+    const got = await new ImagePreprocessor(spec16).toTensor(withView(Buffer.from(png), { crop, rotate }));
+    const cropped = await sharp(png).extract(crop).png().toBuffer();
+    const want = await sharp(cropped).rotate(rotate).resize(16, 16, { fit: 'fill' }).raw().toBuffer();
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(want[i]! - got.pixels[i]!));
+    assert.ok(worst <= 2, `rotate ${rotate}: differs by up to ${worst} levels`);
+  }
+});
