@@ -41,6 +41,8 @@ import { Explainer } from './explain/explainer.js';
 import { ExplanationStore } from './explain/explanation-store.js';
 import { ExplanationSync } from './explain/explanation-sync.js';
 import { ImageClassifierModel } from './inference/image-model.js';
+import { labelFromBody } from './feedback/label-action.js';
+import { Oversight } from './feedback/oversight.js';
 
 export interface AgentOptions {
   config: AgentConfig;
@@ -69,6 +71,8 @@ export class Agent {
   /** Occlusion maps of image predictions, Shapley values of sensor predictions; `explainer.setAlarm(model, active)` turns on explaining everything. */
   readonly explainer: Explainer;
   readonly explanationSync: ExplanationSync;
+  /** Fail-safe chains, labels with live accuracy, segment audits. */
+  readonly oversight: Oversight;
   private readonly collector: StatusCollector;
   private readonly supervisor: Supervisor;
   private readonly startedAt: number;
@@ -136,23 +140,36 @@ export class Agent {
       // During a drift alarm, models so configured explain every prediction.
       onAlarm: (model, active) => this.explainer.setAlarm(model, active),
     });
+    this.oversight = new Oversight({
+      config,
+      baseDir: opts.baseDir,
+      db: this.store.database,
+      samples: this.store.samples,
+      events,
+      clock,
+      log,
+      servingVersion: (name) => models.models.get(name)?.version ?? models.tabular.get(name)?.version,
+      channel: this.sync,
+    });
     const routes: Route[] = [];
     const cameras = new Map<string, CaptureTarget>();
     const sources = config.sources.map((source) => {
       const queue = new FrameQueue(config.pipeline.queueSize, () => this.counters.dropped++);
-      routes.push({ source: source.id, queue, models: models.pick(source.models).map((m) => timedModel(m, this.metrics, clock)) });
+      routes.push({ source: source.id, queue, models: models.pick(source.models).map((m) => this.oversight.failsafes.wrapImage(timedModel(m, this.metrics, clock))) });
       const built = this.buildSource(source, queue, events);
       if (source.type === 'synthetic' && source.mode === 'triggered') cameras.set(source.id, built as SyntheticSource);
       if (source.type !== 'synthetic' && source.type !== 'folder' && source.mode === 'triggered') cameras.set(source.id, built as SnapshotSource | StreamCamera);
       return built;
     });
     const board = new TagBoard();
+    this.oversight.useBoard(board);
     // Triggered cameras also take a picture on an MQTT capture command.
     if (cameras.size > 0) listenForCaptureCommands({ channel: this.sync, topicPrefix: config.broker.topicPrefix, deviceId: config.deviceId, cameras, events, clock, log: log.child({ component: 'capture-commands' }) });
     this.opcua = new OpcuaSource({ config: config.opcua, baseDir: opts.baseDir, board, cameras, events, log: log.child({ component: 'opcua' }), clock });
+    this.oversight.writeBack = (target, model, value) => this.opcua.writeBack.send(target, model, value);
     const sensorSink = countingSink(writer, this.metrics);
     this.sensors = new SensorPipeline({
-      models: [...models.tabular.values()],
+      models: [...models.tabular.values()].map((m) => this.oversight.failsafes.wrapSensor(m)),
       board,
       sink: { add: (record) => this.explainer.sensorSink(sensorSink).add(record) },
       events,
@@ -162,7 +179,10 @@ export class Agent {
       baseDir: opts.baseDir,
       writeBack: (target, model, value) => this.opcua.writeBack.send(target, model, value),
       onInferred: (model, ms) => this.metrics.inferred(model, ms),
-      onAnswer: (model, features, result) => drift.window(model.name, model.version, features, result),
+      onAnswer: (model, features, result) => {
+        drift.window(model.name, model.version, features, result);
+        this.oversight.window(model, result);
+      },
     });
     const pipeline = new ImagePipeline({
       routes,
@@ -173,9 +193,11 @@ export class Agent {
       log: log.child({ component: 'pipeline' }),
       concurrency: config.pipeline.concurrency,
       onLatency: (ms) => this.metrics.frameCommitted(ms),
-      onClassified: (c) => this.explainer.onClassified(c),
+      // A fail-safe step's answer is not the model's: there is nothing of the model's to explain.
+      onClassified: (c) => c.result.step === undefined && this.explainer.onClassified(c),
       onAnswer: (model, result, frame, seq) => {
         drift.answer(model, result, frame, seq);
+        this.oversight.answer(model, result, frame, seq);
         shadowCapture.note(model.name, frame, seq);
       },
     });
@@ -223,6 +245,7 @@ export class Agent {
       sensorModels: () => models.tabular,
       opcua: () => this.opcua.view(),
       explanations: () => this.explainer.stats,
+      oversight: () => this.oversight,
       storeBudget: () => {
         const { quota, samples } = this.store;
         if (!quota || !samples) return undefined;
@@ -255,7 +278,8 @@ export class Agent {
           actions: {
             ...(config.rollout.enabled ? { rollback: () => this.rollout.rollback('rolled back by an operator from the status page') } : {}),
             capture: async () => drift.requestCapture(CAPTURE_ON_REQUEST),
-            ackAlarm: async (id) => drift.acknowledge(id),
+            ackAlarm: async (id) => (id.startsWith('accuracy:') ? this.oversight.feedback.acknowledge(id) : drift.acknowledge(id)),
+            label: async (body) => this.oversight.label(labelFromBody(body)),
           },
           log: log.child({ component: 'status' }),
         })
@@ -279,7 +303,7 @@ export class Agent {
       log,
     });
     // OPC-UA is the most upstream part: it stops first, so the last windows drain into the outbox.
-    const order: Component[] = [this.store, ...statusParts, models, this.sync, telemetry, this.explanationSync, ...(this.sparkplug ? [this.sparkplug] : []), this.rollout, writer, this.explainer, pipeline, this.sensors, ...sources, this.opcua];
+    const order: Component[] = [this.store, ...statusParts, models, this.sync, telemetry, this.explanationSync, ...this.oversight.components, ...(this.sparkplug ? [this.sparkplug] : []), this.rollout, writer, this.explainer, pipeline, this.sensors, ...sources, this.opcua];
     this.supervisor = new Supervisor(order, log.child({ component: 'supervisor' }));
   }
 

@@ -105,9 +105,12 @@ export class Oversight {
     this.segments?.observe(model.name, frame.source, result.label, result.score, result.step, seq);
   }
 
-  /** One answer of the sensor pipeline. */
-  window(model: string, source: string, result: TabularResult): void {
-    this.segments?.observe(model, source, result.label, result.score, result.step);
+  /** One answer of the sensor pipeline; its segment source is the OPC-UA server of the model's first tag. */
+  window(model: { name: string; config: { features: ReadonlyArray<{ tag: string }> } }, result: TabularResult): void {
+    if (!this.segments) return;
+    const tag = model.config.features[0]?.tag;
+    const source = this.o.config.opcua.servers.find((s) => s.tags.some((t) => t.name === tag))?.id ?? 'opcua';
+    this.segments.observe(model.name, source, result.label, result.score, result.step);
   }
 
   /** A label from the status page, the MQTT command or `edgectl label`. */
