@@ -12,9 +12,9 @@
 #   --now         also start (or restart) the service; only without --root
 #
 # What it does: the system user and group edge-agent; /opt/edge-agent (the code);
-# /etc/edge-agent (edge-agent.yaml from the example when absent, edge-agent.env for
-# secrets); /var/lib/edge-agent (state); /usr/local/bin/edge-agent; the systemd unit,
-# enabled.
+# /etc/edge-agent (edge-agent.yaml from the example when absent, edge-agent.env for secrets,
+# pki/ for the broker's CA and this gateway's certificate and key); /var/lib/edge-agent
+# (state); /usr/local/bin/edge-agent; the systemd unit, enabled.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -94,7 +94,7 @@ install -d -m 0755 "$root/usr/local/bin"
 ln -sfn /opt/edge-agent/bin/edge-agent.js "$root/usr/local/bin/edge-agent"
 
 # 3. Config: readable by the service, writable by root only. An existing file is never touched.
-install -d -o 0 -g "$gid" -m 0750 "$etc"
+install -d -o 0 -g "$gid" -m 0750 "$etc" "$etc/pki"
 if [ ! -e "$etc/edge-agent.yaml" ]; then
   install -o 0 -g "$gid" -m 0640 "$config_example" "$etc/edge-agent.yaml"
   echo "install.sh: wrote $etc/edge-agent.yaml from the example: edit it, then check it (edge-agent check-config)"

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { REPO_ROOT } from '../helpers/child.js';
@@ -80,16 +80,19 @@ function snapshot(root: string): string[] {
   return out;
 }
 
-/** A built tree as `npm run build && npm prune --omit=dev` leaves it, with a stand-in for dist/ and node_modules/. */
+/**
+ * A built tree as `npm ci && npm run build && npm prune --omit=dev` leaves it: this checkout's
+ * code compiled by `npm run build`, and its node_modules (linked: the copy keeps the link).
+ */
 function builtSource(dir: string): string {
   const src = join(dir, 'src');
-  mkdirSync(join(src, 'dist/agent'), { recursive: true });
-  mkdirSync(join(src, 'node_modules/some-dependency'), { recursive: true });
+  mkdirSync(src);
+  const build = spawnSync('npm', ['run', 'build', '--', '--outDir', join(src, 'dist')], { cwd: REPO_ROOT, encoding: 'utf8' });
+  assert.equal(build.status, 0, `npm run build: ${build.stdout}${build.stderr}`);
   cpSync(join(REPO_ROOT, 'bin'), join(src, 'bin'), { recursive: true });
   cpSync(join(REPO_ROOT, 'agent/status/page'), join(src, 'agent/status/page'), { recursive: true });
   for (const f of ['package.json', 'package-lock.json', 'README.md']) cpSync(join(REPO_ROOT, f), join(src, f));
-  writeFileSync(join(src, 'dist/agent/cli.js'), 'export async function main(argv) { console.log(`installed agent: ${argv.join(" ")}`); return 0; }\n');
-  writeFileSync(join(src, 'node_modules/some-dependency/index.js'), 'module.exports = 1;\n');
+  symlinkSync(join(REPO_ROOT, 'node_modules'), join(src, 'node_modules'));
   return src;
 }
 
@@ -106,7 +109,7 @@ function emptyRoot(dir: string): string {
 
 const isRoot = process.getuid?.() === 0;
 
-test('install.sh installs user, code, config, state and the enabled unit, and a second run changes nothing', { skip: !isRoot && 'install.sh adds a system user and chowns: needs root', timeout: 60_000 }, async (t) => {
+test('install.sh installs user, code, config, state and the enabled unit, and a second run changes nothing', { skip: !isRoot && 'install.sh adds a system user and chowns: needs root', timeout: 240_000 }, async (t) => {
   const dir = await tempDir(t);
   const src = builtSource(dir);
   const root = emptyRoot(dir);
@@ -134,21 +137,29 @@ test('install.sh installs user, code, config, state and the enabled unit, and a 
   assert.equal(owner('etc/edge-agent'), `0:${gid} 750`);
   assert.equal(owner('etc/edge-agent/edge-agent.yaml'), `0:${gid} 640`, 'config readable by the service, writable by root only');
   assert.equal(owner('etc/edge-agent/edge-agent.env'), `0:${gid} 640`);
+  assert.equal(owner('etc/edge-agent/pki'), `0:${gid} 750`, 'a place for the broker certificates');
   assert.equal(owner('opt/edge-agent/dist/agent/cli.js'), '0:0 644', 'code is root-owned, read-only to the service');
   assert.equal(readFileSync(join(root, 'etc/edge-agent/edge-agent.yaml'), 'utf8'), readFileSync(join(REPO_ROOT, 'deploy/edge-agent.example.yaml'), 'utf8'));
   assert.equal(readFileSync(join(root, 'etc/systemd/system/edge-agent.service'), 'utf8'), readFileSync(UNIT, 'utf8'));
   assert.equal(readlinkSync(join(root, 'etc/systemd/system/multi-user.target.wants/edge-agent.service')), '/etc/systemd/system/edge-agent.service', 'enabled');
   assert.equal(readlinkSync(join(root, 'usr/local/bin/edge-agent')), '/opt/edge-agent/bin/edge-agent.js');
-  // The installed launcher runs the compiled code.
-  assert.equal(execFileSync(process.execPath, [join(root, 'opt/edge-agent/bin/edge-agent.js'), 'check-config', '--config', 'x'], { encoding: 'utf8' }).trim(), 'installed agent: check-config --config x');
+  // The installed code runs, from dist/ (no TypeScript at run time), and accepts the installed config.
+  const installed = join(root, 'opt/edge-agent/bin/edge-agent.js');
+  const check = spawnSync(process.execPath, [installed, 'check-config', '--config', join(root, 'etc/edge-agent/edge-agent.yaml')], { encoding: 'utf8' });
+  assert.equal(check.status, 0, check.stderr);
+  assert.match(check.stdout, /^deviceId: line3-gw01$/m);
+  const version = JSON.parse(readFileSync(join(REPO_ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(execFileSync(process.execPath, [installed, '--version'], { encoding: 'utf8' }).trim(), version.version);
 
   // An operator's config and secrets survive a reinstall; new code replaces old.
   writeFileSync(join(root, 'etc/edge-agent/edge-agent.yaml'), 'deviceId: press3-gw\n');
+  writeFileSync(join(root, 'etc/edge-agent/pki/ca.crt'), 'the fleet CA\n');
   writeFileSync(join(src, 'dist/agent/cli.js'), 'export async function main() { console.log("new version"); return 0; }\n');
   writeFileSync(join(root, 'opt/edge-agent/dist/stale.js'), 'left over from an older version\n');
   install();
   assert.equal(readFileSync(join(root, 'etc/edge-agent/edge-agent.yaml'), 'utf8'), 'deviceId: press3-gw\n');
-  assert.equal(execFileSync(process.execPath, [join(root, 'opt/edge-agent/bin/edge-agent.js')], { encoding: 'utf8' }).trim(), 'new version');
+  assert.equal(readFileSync(join(root, 'etc/edge-agent/pki/ca.crt'), 'utf8'), 'the fleet CA\n');
+  assert.equal(execFileSync(process.execPath, [installed], { encoding: 'utf8' }).trim(), 'new version');
   assert.ok(!existsSync(join(root, 'opt/edge-agent/dist/stale.js')), 'files of the old version are gone');
   assert.ok(!existsSync(join(root, 'opt/edge-agent.old')) && !existsSync(join(root, 'opt/edge-agent.new')));
 });
