@@ -208,6 +208,10 @@ export class StatusCollector implements StatusApi {
     return this.view.prediction(seq);
   }
 
+  predictionInput(seq: number): { mediaType: string; data: Buffer } | undefined {
+    return this.view.input(seq);
+  }
+
   events(query: { kind?: string | undefined; limit: number }): { events: StoredEvent[]; kinds: string[] } {
     const events = this.o.events.list(query.kind === undefined ? { limit: query.limit } : { limit: query.limit, kind: query.kind });
     return { events, kinds: this.view.kinds() };

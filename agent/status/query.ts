@@ -6,7 +6,7 @@ export class BadQuery extends Error {}
 const MAX_LIMIT = 500;
 
 export function predictionQuery(q: URLSearchParams): PredictionFilter {
-  return { label: text(q, 'label'), flagged: flag(q, 'flagged'), limit: limit(q, 50) };
+  return { label: text(q, 'label'), flagged: flag(q, 'flagged'), alarm: flag(q, 'alarm'), limit: limit(q, 50) };
 }
 
 export function eventQuery(q: URLSearchParams): { kind: string | undefined; limit: number } {

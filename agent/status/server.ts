@@ -20,6 +20,8 @@ export interface StatusApi {
   metrics(): string;
   predictions(filter: PredictionFilter): PredictionSummary[];
   prediction(seq: number): PredictionDetail | undefined;
+  /** The captured image of a prediction, as its detail's `thumbnail.url` points to. */
+  predictionInput(seq: number): { mediaType: string; data: Buffer } | undefined;
   events(query: { kind?: string | undefined; limit: number }): { events: StoredEvent[]; kinds: string[] };
   /** The charts' figures over the last minutes. */
   history(query: { minutes: number }): HistoryView;
@@ -148,6 +150,11 @@ export class StatusServer implements Component {
       case '/favicon.ico':
         return sendText(res, 204, '', 'image/x-icon');
     }
+    const input = /^\/api\/predictions\/(\d{1,15})\/input$/.exec(path)?.[1];
+    if (input !== undefined) {
+      const image = api.predictionInput(Number(input));
+      return image ? sendBytes(res, image.data, image.mediaType) : send(res, 404, { error: `no image kept for prediction ${input} (only captured inputs are stored)` });
+    }
     const seq = /^\/api\/predictions\/(\d{1,15})$/.exec(path)?.[1];
     if (seq !== undefined) {
       const detail = api.prediction(Number(seq));
@@ -235,6 +242,12 @@ function sendText(res: ServerResponse, status: number, text: string, type: strin
   const body = Buffer.from(text);
   res.writeHead(status, { 'content-type': type, 'content-length': body.length, ...COMMON_HEADERS, ...headers });
   res.end(res.req.method === 'HEAD' || status === 204 ? undefined : body);
+}
+
+/** A stored image: the bytes as they were captured, never rendered as anything else. */
+function sendBytes(res: ServerResponse, body: Buffer, type: string): void {
+  res.writeHead(200, { 'content-type': type, 'content-length': body.length, ...COMMON_HEADERS, 'content-security-policy': "default-src 'none'" });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
 function sendAsset(res: ServerResponse, asset: PageAsset): void {

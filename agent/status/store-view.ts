@@ -1,8 +1,9 @@
 import type { Statement } from 'better-sqlite3';
 import type { ScoredLabel } from '../../protocol/predictions.js';
 import type { SqliteDatabase } from '../buffer/database.js';
+import { PredictionContext, type PredictionDrift, type PredictionThumbnail } from './prediction-context.js';
 
-/** One line of the predictions list; `flags` says why it deserves a look (`low_confidence`). */
+/** One line of the predictions list; `flags` says why it deserves a look (`low_confidence`, `drift_alarm`). */
 export interface PredictionSummary {
   seq: number;
   ts: number;
@@ -16,15 +17,17 @@ export interface PredictionSummary {
   flags: string[];
 }
 
-/** One prediction in full. `thumbnail`, `explanation` and `drift` are reserved: null until those features store them. */
+/** One prediction in full, with what the agent kept beside it (each null when there is none). */
 export interface PredictionDetail extends PredictionSummary {
   frameId: string;
   topK: ScoredLabel[];
   latencyMs: number;
-  thumbnail: null;
+  /** The input, when it was captured (low confidence, drift alarm, operator request). */
+  thumbnail: PredictionThumbnail | null;
   /** Why the model answered so (an occlusion map, Shapley values), once computed; null when not explained. */
   explanation: PredictionExplanation | null;
-  drift: null;
+  /** The drift window it was judged in; null when its model is not watched or the window is still open. */
+  drift: PredictionDrift | null;
 }
 
 export interface PredictionExplanation {
@@ -37,6 +40,8 @@ export interface PredictionExplanation {
 export interface PredictionFilter {
   label?: string | undefined;
   flagged?: boolean | undefined;
+  /** Only predictions judged in a drift window at alarm. */
+  alarm?: boolean | undefined;
   limit: number;
 }
 
@@ -49,6 +54,7 @@ interface Row {
   label: string;
   score: number;
   sent_at: number | null;
+  drift_level?: string | null;
 }
 
 /** A filter looks at most at this many newest rows, so a rare label never scans a month of backlog. */
@@ -59,7 +65,8 @@ const SCAN_WINDOW = 50_000;
  * outbox, whose statements are the hot path's: nothing here writes.
  */
 export class StoreView {
-  private readonly newest: Statement<[number, string | null, string | null, number, number], Row>;
+  private readonly newest: Statement<[number, string | null, string | null, number, number, number], Row>;
+  private readonly context: PredictionContext;
   private readonly one: Statement<[number], Row & { payload: string }>;
   private readonly maxSeq: Statement<[], number | null>;
   private readonly explanation: Statement<[number], { method: string; ts: number; body: string; sent_at: number | null }>;
@@ -71,8 +78,14 @@ export class StoreView {
     private readonly flagBelow: number,
   ) {
     const columns = 'seq, ts, source, model, model_version, label, score, sent_at';
-    this.newest = db.prepare(`SELECT ${columns} FROM predictions WHERE seq > ? AND (? IS NULL OR label = ?) AND score < ? ORDER BY seq DESC LIMIT ?`);
-    this.one = db.prepare(`SELECT ${columns}, payload FROM predictions WHERE seq = ?`);
+    // The level of the drift window each prediction was judged in: one index seek per row, only for rows listed or filtered on.
+    const driftLevel = 'SELECT level FROM drift_windows w WHERE w.model = p.model AND w.ended_at >= p.ts ORDER BY w.ended_at LIMIT 1';
+    this.newest = db.prepare(
+      `SELECT ${columns}, (${driftLevel}) AS drift_level FROM predictions p
+        WHERE seq > ? AND (? IS NULL OR label = ?) AND score < ? AND (? = 0 OR (${driftLevel}) = 'alarm') ORDER BY seq DESC LIMIT ?`,
+    );
+    this.context = new PredictionContext(db);
+    this.one = db.prepare(`SELECT ${columns}, (${driftLevel}) AS drift_level, payload FROM predictions p WHERE seq = ?`);
     this.explanation = db.prepare('SELECT method, ts, body, sent_at FROM explanations WHERE seq = ?');
     this.maxSeq = db.prepare<[], number | null>('SELECT max(seq) FROM predictions').pluck();
     // Walks the (kind, id) index one kind at a time instead of scanning every event.
@@ -89,7 +102,7 @@ export class StoreView {
     const from = Math.max(0, (this.maxSeq.get() ?? 0) - SCAN_WINDOW);
     const label = filter.label ?? null;
     const below = filter.flagged ? this.flagBelow : Number.POSITIVE_INFINITY;
-    return this.newest.all(from, label, label, below, filter.limit).map((r) => this.summary(r));
+    return this.newest.all(from, label, label, below, filter.alarm ? 1 : 0, filter.limit).map((r) => this.summary(r));
   }
 
   prediction(seq: number): PredictionDetail | undefined {
@@ -101,10 +114,15 @@ export class StoreView {
       frameId: payload.frameId ?? '',
       topK: payload.topK ?? [],
       latencyMs: payload.latencyMs ?? 0,
-      thumbnail: null,
+      thumbnail: this.context.thumbnail(seq),
       explanation: this.explained(seq),
-      drift: null,
+      drift: this.context.drift(row.model, row.ts),
     };
+  }
+
+  /** The captured image of prediction `seq`, for the detail's thumbnail. */
+  input(seq: number): { mediaType: string; data: Buffer } | undefined {
+    return this.context.input(seq);
   }
 
   private explained(seq: number): PredictionExplanation | null {
@@ -127,7 +145,7 @@ export class StoreView {
       label: r.label,
       score: r.score,
       sentAt: r.sent_at,
-      flags: r.score < this.flagBelow ? ['low_confidence'] : [],
+      flags: [...(r.score < this.flagBelow ? ['low_confidence'] : []), ...(r.drift_level === 'alarm' ? ['drift_alarm'] : [])],
     };
   }
 }

@@ -50,7 +50,7 @@ test('the status page acknowledges a drift alarm with the token, refuses without
     deviceId: 'gw-page-ack',
     site: 'plant-f',
     sources: [{ id: 'cam1', type: 'synthetic', fps: 40, width: 320, height: 240, defectRate: 0.2 }],
-    models: [{ ...entry, drift: { referenceFile: profileFile, window: { count: 20 }, minSamples: 20, capture: { belowConfidence: 0, duringAlarm: false } } }],
+    models: [{ ...entry, drift: { referenceFile: profileFile, window: { count: 20 }, minSamples: 20, capture: { belowConfidence: 0, duringAlarm: true, perWindow: 1 } } }],
     buffer: { path: join(dir, 'agent.db') },
     broker: { url: broker.url, protocolVersion: broker.protocolVersion },
     status: { host: '127.0.0.1', port: 0, token: TOKEN },
@@ -109,7 +109,29 @@ test('the status page acknowledges a drift alarm with the token, refuses without
   assert.equal((await status()).alarms.find((a) => a.id === 'drift:defect')?.acknowledged, true);
   assert.equal(agent.store.events.list({ kind: 'alarm_acknowledged', limit: 5 }).length, 1);
 
+  // The predictions judged during the alarm: filtered, each flagged in words.
+  const during = (await (await fetch(`${url}/api/predictions?alarm=true&limit=20`)).json()) as { predictions: Array<{ seq: number; flags: string[] }> };
+  assert.ok(during.predictions.length > 0 && during.predictions.every((p) => p.flags.includes('drift_alarm')), JSON.stringify(during.predictions.slice(0, 3)));
+  await page.click('#nav-predictions');
+  await page.check('#filter-alarm');
+  await until(page, 'only predictions judged during the alarm',
+    "(() => { const rows = [...document.querySelectorAll('#prediction-list tbody tr')]; return rows.length > 0 && rows.every((r) => [...r.cells[6].querySelectorAll('.badge')].some((b) => b.textContent === 'drift alarm')); })()", 10_000);
+  await shot(page, 'status-ack-predictions.png');
+
+  // A prediction whose input was captured during the alarm: its thumbnail, and the window that judged it.
+  const captured = agent.store.database.prepare('SELECT seq FROM samples WHERE seq IS NOT NULL ORDER BY id LIMIT 1').get() as { seq: number } | undefined;
+  assert.ok(captured, 'inputs are captured during the alarm');
+  await page.evaluate(`location.hash = '#prediction/${captured.seq}'`);
+  await page.locator('#detail-thumbnail img.thumbnail').waitFor({ timeout: 5000 });
+  await until(page, 'the thumbnail to load', "document.querySelector('#detail-thumbnail img.thumbnail').naturalWidth === 320");
+  assert.match((await page.locator('#detail-thumbnail .caption').textContent()) ?? '', /^kept for retraining \(drift-alarm\), [\d.]+ KB$/);
+  await until(page, 'the drift context', "document.querySelector('#detail-drift .badge')?.textContent === 'alarm'");
+  assert.match((await page.locator('#detail-drift').textContent()) ?? '', /window .+ – .+, 20 predictionslargest PSI \d+\.\d{3} \([\w.]+\)/);
+  assert.ok((await page.locator('#detail-drift .findings li').count()) >= 1, 'what moved is listed');
+  await shot(page, 'status-ack-detail.png');
+
   // The drift chart keeps moving without a reload: windows close twice a second.
+  await page.click('#nav-overview');
   await until(page, 'more points on the drift chart', `Number(document.querySelector('${CHART} svg')?.getAttribute('data-points')) > ${firstPoints}`, 20_000);
   await page.locator('#drift-charts').scrollIntoViewIfNeeded();
   await shot(page, 'status-ack-done.png');

@@ -24,6 +24,7 @@ function fakeApi(reads: string[]): StatusApi {
     prediction: (seq) => note('prediction', seq === 7 ? ({ seq } as never) : undefined),
     events: (q) => note('events', { events: [], kinds: [q.kind ?? 'all'] }),
     history: (q) => note('history', { minutes: q.minutes } as never),
+    predictionInput: (seq) => note('predictionInput', seq === 7 ? { mediaType: 'image/jpeg', data: Buffer.from([0xff, 0xd8, 0xff]) } : undefined),
   };
 }
 
@@ -102,7 +103,14 @@ test('the read routes answer with the right status, type and query checks', asyn
   const metrics = await fetch(`${url}/metrics`);
   assert.equal(metrics.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
   const preds = (await (await fetch(`${url}/api/predictions?label=defect&flagged=true&limit=5`)).json()) as { predictions: Array<{ filter: unknown }> };
-  assert.deepEqual(preds.predictions[0]?.filter, { label: 'defect', flagged: true, limit: 5 });
+  assert.deepEqual(preds.predictions[0]?.filter, { label: 'defect', flagged: true, alarm: false, limit: 5 });
+  const during = (await (await fetch(`${url}/api/predictions?alarm=true`)).json()) as { predictions: Array<{ filter: unknown }> };
+  assert.deepEqual(during.predictions[0]?.filter, { flagged: false, alarm: true, limit: 50 });
+  assert.deepEqual(await (await fetch(`${url}/api/predictions?alarm=soon`)).json(), { error: 'alarm must be true or false, got "soon"' });
+  const image = await fetch(`${url}/api/predictions/7/input`);
+  assert.deepEqual([image.status, image.headers.get('content-type'), image.headers.get('content-security-policy'), [...new Uint8Array(await image.arrayBuffer())]], [200, 'image/jpeg', "default-src 'none'", [0xff, 0xd8, 0xff]]);
+  const none = await fetch(`${url}/api/predictions/8/input`);
+  assert.deepEqual([none.status, await none.json()], [404, { error: 'no image kept for prediction 8 (only captured inputs are stored)' }]);
   assert.equal((await fetch(`${url}/api/predictions?limit=0`)).status, 400);
   assert.equal((await fetch(`${url}/api/predictions?limit=abc`)).status, 400);
   assert.equal((await fetch(`${url}/api/predictions?flagged=maybe`)).status, 400);

@@ -293,6 +293,7 @@ async function refreshPredictions() {
   const label = $('filter-label').value.trim();
   if (label) q.set('label', label);
   if ($('filter-flagged').checked) q.set('flagged', 'true');
+  if ($('filter-alarm').checked) q.set('alarm', 'true');
   q.set('limit', $('filter-limit').value);
   const { ok, body } = await api(`/api/predictions?${q}`);
   if (!ok) throw new Error(body.error || 'predictions unavailable');
@@ -330,9 +331,28 @@ async function showPrediction(seq) {
     bar.style.width = `${Math.round(t.score * 8 * 10) / 10}rem`;
     return el('tr', {}, el('td', {}, t.label), el('td', {}, fmt.score(t.score)), el('td', {}, bar));
   }));
-  setText('detail-thumbnail', p.thumbnail ? 'thumbnail' : 'no thumbnail stored');
+  renderThumbnail($('detail-thumbnail'), p);
   renderExplanation($('detail-explanation'), p.explanation);
-  setText('detail-drift', p.drift ? 'drift' : 'drift not configured');
+  renderDriftContext($('detail-drift'), p.drift);
+}
+
+// The input is kept only when it was captured (low confidence, drift alarm, operator request).
+function renderThumbnail(box, p) {
+  const t = p.thumbnail;
+  box.classList.toggle('placeholder', !t);
+  if (!t) { box.replaceChildren('no thumbnail stored'); return; }
+  box.replaceChildren(el('img', { class: 'thumbnail', src: t.url, alt: `the input of prediction ${p.seq}` }),
+    el('p', { class: 'caption' }, `kept for retraining (${t.reason || 'captured'}), ${fmt.bytes(t.bytes)}`));
+}
+
+// The drift window the prediction was judged in: its level in words, and what moved most.
+function renderDriftContext(box, d) {
+  box.classList.toggle('placeholder', !d);
+  if (!d) { box.replaceChildren('no drift window judged it: the model is not watched, or its window is still open'); return; }
+  box.replaceChildren(
+    el('p', {}, badge(d.level), ` window ${fmt.time(d.windowStartedAt)} – ${fmt.time(d.windowEndedAt)}, ${fmt.num(d.samples)} predictions`),
+    el('p', {}, d.psi == null ? 'no PSI measured' : `largest PSI ${d.psi.toFixed(3)} (${d.subject})`),
+    d.findings.length ? el('ul', { class: 'findings' }, ...d.findings.map((f) => el('li', {}, f))) : el('p', { class: 'muted' }, 'every statistic within its limits'));
 }
 
 // ---- explanations ----------------------------------------------------------------
