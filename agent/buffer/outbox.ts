@@ -50,7 +50,7 @@ export class Outbox {
   private readonly flagBelow: number;
   private meanBytes = 512;
 
-  constructor(db: SqliteDatabase, opts: OutboxOptions = {}) {
+  constructor(private readonly db: SqliteDatabase, opts: OutboxOptions = {}) {
     this.flagBelow = opts.flagBelowScore ?? 0;
     this.insert = db.prepare(
       'INSERT INTO predictions (ts, source, model, model_version, label, score, payload, keep) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
@@ -141,6 +141,13 @@ export class Outbox {
       count++;
     }
     return count === 0 ? undefined : { first, last, count, records, full: full || count === maxCount };
+  }
+
+  /** The store's file and busy timeout, for another connection to it; undefined in memory. */
+  location(): { path: string; busyTimeoutMs: number } | undefined {
+    const path = this.db.name;
+    if (!path || path === ':memory:' || this.db.memory) return undefined;
+    return { path, busyTimeoutMs: Number(this.db.pragma('busy_timeout', { simple: true })) };
   }
 
   /** Moving mean of a stored record's size, for estimating what a write will take. */

@@ -6,6 +6,7 @@ import type { EventSink } from '../events.js';
 import { Backoff, sleep } from '../lifecycle/backoff.js';
 import type { BrokerSession } from './connection.js';
 import { Doorbell } from './doorbell.js';
+import type { DrainWorker } from './drain-worker.js';
 import { TokenBucket } from './token-bucket.js';
 
 /** What the sync has delivered since start; the status page reads it. */
@@ -41,6 +42,11 @@ export interface DeliveryOptions {
   backlogRatePerS: number;
   ackTimeoutMs: number;
   reconnect: { minMs: number; maxMs: number };
+  /**
+   * Opens a thread that reads, encodes and marks a backlog of at least `minRows` rows off
+   * the event loop (its rows come with their `wire` payload); without it the loop does.
+   */
+  backlogThread?: { minRows: number; open: () => DrainWorker };
   events: EventSink;
   log: Logger;
   clock: Clock;
@@ -79,6 +85,12 @@ export class Delivery {
   private markTimer: NodeJS.Timeout | undefined;
   /** Settles once the previous batch's publish was handed to the client. */
   private order: Promise<void> = Promise.resolve();
+  /** The backlog's thread while a large backlog drains, and the acks it is to record. */
+  private thread: DrainWorker | undefined;
+  private readonly threadAcked: Array<[number, number]> = [];
+  private threadBacklogInflight = 0;
+  /** Settles when the last thread closed, its acks recorded. */
+  private threadClosed: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: DeliveryOptions) {
     this.retry = new Backoff({ ...opts.reconnect, ...(opts.random ? { random: opts.random } : {}) });
@@ -103,6 +115,7 @@ export class Delivery {
     this.doorbell.ring();
     await this.running;
     this.flushMarks();
+    await this.retireThread();
   }
 
   private async loop(): Promise<void> {
@@ -131,11 +144,13 @@ export class Delivery {
     let liveCursor = boundary;
     let backlogCursor = 0;
     let backlogDone = boundary === 0;
+    if (!backlogDone) await this.openThread();
     let shortSince: number | undefined;
     let failure: unknown;
     const inflight = new Set<Promise<void>>();
     while (session.open && !halt.aborted && failure === undefined) {
       const rung = this.doorbell.count;
+      if (backlogDone && this.threadBacklogInflight === 0 && this.thread) void this.retireThread();
       let waitMs: number | undefined;
       while (inflight.size < this.opts.inflight && (this.opts.ready?.() ?? true)) {
         // A queue of live rows goes in batches as large as the backlog's; a short one lingers.
@@ -157,12 +172,12 @@ export class Delivery {
             break;
           }
           let upTo = this.cut(backlogCursor, boundary);
-          rows = outbox.encodedAfter(backlogCursor, upTo, allowed, maxBytes);
+          rows = await this.readBacklog(backlogCursor, upTo, allowed, maxBytes);
           // Nothing unsent before a remembered batch: skip ahead to it rather than stop.
           while (!rows && upTo < boundary) {
             backlogCursor = upTo;
             upTo = this.cut(backlogCursor, boundary);
-            rows = outbox.encodedAfter(backlogCursor, upTo, allowed, maxBytes);
+            rows = await this.readBacklog(backlogCursor, upTo, allowed, maxBytes);
           }
           this.bucket.giveBack(allowed - (rows?.count ?? 0));
           if (!rows) backlogDone = true;
@@ -189,6 +204,7 @@ export class Delivery {
       await this.doorbell.wait(rung, waitMs, gone);
     }
     await Promise.allSettled([...inflight]);
+    await this.retireThread();
     if (failure !== undefined && session.open && !halt.aborted) {
       this.onFailure(failure);
       return 'failed';
@@ -221,6 +237,16 @@ export class Delivery {
 
   private async send(session: BrokerSession, rows: EncodedRows, backlog: boolean): Promise<void> {
     this.remember(rows);
+    const threaded = backlog && 'wire' in rows;
+    if (threaded) this.threadBacklogInflight++;
+    try {
+      await this.deliver(session, rows, backlog);
+    } finally {
+      if (threaded) this.threadBacklogInflight--;
+    }
+  }
+
+  private async deliver(session: BrokerSession, rows: EncodedRows, backlog: boolean): Promise<void> {
     // Encoding (gzip) runs in parallel; publishing happens in the order the batches were
     // taken, so the broker, and central, see each stream in sequence order.
     const encoding = Promise.resolve(this.opts.encode(rows, backlog));
@@ -265,8 +291,9 @@ export class Delivery {
   private markSent(rows: EncodedRows, backlog: boolean): void {
     const at = this.opts.clock.now();
     this.unacked.delete(rows.first);
-    this.acked.push([rows.first, rows.last]);
-    if (this.acked.length >= MARK_MAX_RANGES) this.flushMarks();
+    const marks = this.thread && 'wire' in rows ? this.threadAcked : this.acked;
+    marks.push([rows.first, rows.last]);
+    if (marks.length >= MARK_MAX_RANGES) this.flushMarks();
     else this.markTimer ??= setTimeout(() => this.flushMarks(), MARK_EVERY_MS);
     this.stats.batchesAcked++;
     this.stats.predictionsAcked += rows.count;
@@ -278,8 +305,17 @@ export class Delivery {
   private flushMarks(): void {
     clearTimeout(this.markTimer);
     this.markTimer = undefined;
-    if (this.acked.length === 0) return;
-    const ranges = this.acked.splice(0);
+    if (this.threadAcked.length > 0) {
+      const ranges = this.threadAcked.splice(0);
+      const thread = this.thread;
+      // The thread answers in order, so these are recorded before any read asked after them.
+      if (thread) void thread.markSentRanges(ranges, this.opts.clock.now()).catch(() => this.markHere(ranges));
+      else this.markHere(ranges);
+    }
+    if (this.acked.length > 0) this.markHere(this.acked.splice(0));
+  }
+
+  private markHere(ranges: ReadonlyArray<readonly [number, number]>): void {
     try {
       this.opts.outbox.markSentRanges(ranges, this.opts.clock.now());
     } catch (err) {
@@ -287,6 +323,52 @@ export class Delivery {
       const span = `${ranges[0]![0]}..${ranges.at(-1)![1]}`;
       this.opts.events.record({ level: 'error', kind: 'store_write_failed', source: 'sync', message: `could not mark ${span} sent: ${errorMessage(err)}` });
     }
+  }
+
+  /** Starts the backlog's thread when the backlog is large enough to be worth one. */
+  private async openThread(): Promise<void> {
+    const spec = this.opts.backlogThread;
+    if (!spec || this.thread) return;
+    // A thread before the last one's acks are recorded could read their rows again.
+    await this.threadClosed;
+    if (!this.opts.outbox.pendingAtLeast(spec.minRows)) return;
+    try {
+      this.thread = spec.open();
+      await this.thread.ready;
+      this.opts.log.info({ atLeast: spec.minRows }, 'draining the backlog on a worker thread');
+    } catch (err) {
+      this.threadFailed(err);
+    }
+  }
+
+  /** Records the thread's outstanding acks through it, then closes it. */
+  private retireThread(): Promise<void> {
+    const thread = this.thread;
+    if (!thread) return this.threadClosed;
+    this.flushMarks();
+    this.thread = undefined;
+    this.threadClosed = thread.close().catch((err: unknown) => this.opts.log.warn({ err }, 'could not close the drain thread'));
+    return this.threadClosed;
+  }
+
+  private threadFailed(err: unknown): void {
+    // The event loop takes over: slower for live inference, but nothing waits.
+    this.opts.log.warn({ err }, `drain thread failed; draining on the event loop: ${errorMessage(err)}`);
+    const thread = this.thread;
+    this.thread = undefined;
+    if (thread) this.threadClosed = thread.close().catch(() => undefined);
+  }
+
+  private async readBacklog(after: number, upTo: number, maxCount: number, maxBytes: number): Promise<EncodedRows | undefined> {
+    const thread = this.thread;
+    if (thread) {
+      try {
+        return await thread.read(after, upTo, maxCount, maxBytes, this.opts.clock.now());
+      } catch (err) {
+        this.threadFailed(err);
+      }
+    }
+    return this.opts.outbox.encodedAfter(after, upTo, maxCount, maxBytes);
   }
 
   private onFailure(err: unknown): void {

@@ -1,0 +1,44 @@
+import { parentPort, workerData } from 'node:worker_threads';
+import { gzipSync } from 'node:zlib';
+import Database from 'better-sqlite3';
+import { Outbox } from '../buffer/outbox.js';
+import { batchJson } from './batch-encoding.js';
+import type { DrainRequest, DrainThreadData } from './drain-worker.js';
+
+/*
+ * The body of the drain's worker thread: its own connection to the store (WAL lets it read
+ * beside the writer on the event loop), the backlog's rows read, wrapped as a batch and
+ * compressed here, and the broker's acks for them recorded here, so a drain after an outage
+ * takes none of the event loop's time that live inference needs.
+ */
+const data = workerData as DrainThreadData;
+const db = new Database(data.path, { fileMustExist: true });
+db.pragma(`busy_timeout = ${Math.trunc(data.busyTimeoutMs)}`);
+const outbox = new Outbox(db);
+
+function answer(m: Exclude<DrainRequest, { op: 'close' }>): { value: unknown; transfer: ArrayBuffer[] } {
+  if (m.op === 'mark') return { value: outbox.markSentRanges(m.ranges, m.at), transfer: [] };
+  const rows = outbox.encodedAfter(m.after, m.upTo, m.maxCount, m.maxBytes);
+  if (!rows) return { value: undefined, transfer: [] };
+  const json = batchJson(data.device, rows, m.sentAt);
+  const wire = data.compression === 'gzip' ? gzipSync(json, { level: 1 }) : Buffer.from(json);
+  // A copy the size of the batch, so the whole ArrayBuffer can move without copying again.
+  const owned = new Uint8Array(wire);
+  const { records: _records, ...meta } = rows;
+  return { value: { ...meta, records: '', wire: owned }, transfer: [owned.buffer] };
+}
+
+parentPort!.on('message', (m: DrainRequest) => {
+  if (m.op === 'close') {
+    db.close();
+    parentPort!.close();
+    return;
+  }
+  try {
+    const { value, transfer } = answer(m);
+    parentPort!.postMessage({ id: m.id, value }, transfer);
+  } catch (err) {
+    parentPort!.postMessage({ id: m.id, error: err instanceof Error ? err.message : String(err) });
+  }
+});
+parentPort!.postMessage({ ready: true });
