@@ -131,6 +131,9 @@ test('compose.yaml: every file it mounts exists or is made by make-certs.sh, and
     assert.doesNotMatch(flag(cmd, '--db')!, /:[^@/]*@/, 'no password on the command line (PGPASSWORD instead)');
   }
   assert.equal(s['ingest-1']!.depends_on!.postgres!.condition, 'service_healthy');
+  // One secret, from deploy/central/.env, required rather than defaulted.
+  assert.match(s.postgres!.environment!.POSTGRES_PASSWORD!, /^\$\{POSTGRES_PASSWORD:\?/);
+  for (const name of ['ingest-1', 'ingest-2']) assert.equal(s[name]!.environment!.PGPASSWORD, s.postgres!.environment!.POSTGRES_PASSWORD);
   assert.deepEqual(s.artifacts!.command, ['serve', '--dir', '/srv/bundles', '--host', '0.0.0.0', '--port', '8080']);
 });
 
