@@ -220,6 +220,12 @@ export class Ingest {
       case 'drift':
         this.stats.telemetry += await store.storeDriftWindows(m.value, at);
         return;
+      case 'labels':
+        this.stats.telemetry += await store.storeLabels(m.value, at);
+        return;
+      case 'segments':
+        this.stats.telemetry += await store.storeSegments(m.value, at);
+        return;
     }
   }
 

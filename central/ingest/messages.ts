@@ -5,6 +5,7 @@ import { DeviceStatus } from '../../protocol/status.js';
 import { CheckedExplanationBatch } from '../../protocol/explanations.js';
 import { DriftWindowBatch, EventBatch, type ExplanationBatch, HealthReport, MAX_SAMPLE_BYTES, MAX_TELEMETRY_BYTES, SampleMessage } from '../../protocol/telemetry.js';
 import { deviceOfTopic } from '../../protocol/topics.js';
+import { LabelBatch, SegmentStatsBatch } from '../../protocol/feedback.js';
 
 /** Status messages are tiny; anything bigger is not one. */
 const MAX_STATUS_BYTES = 16 * 1024;
@@ -17,10 +18,12 @@ export type Inbound =
   | { kind: 'health'; device: string; value: HealthReport }
   | { kind: 'explanations'; device: string; value: ExplanationBatch }
   | { kind: 'samples'; device: string; value: SampleMessage; data: Buffer }
-  | { kind: 'drift'; device: string; value: DriftWindowBatch };
+  | { kind: 'drift'; device: string; value: DriftWindowBatch }
+  | { kind: 'labels'; device: string; value: LabelBatch }
+  | { kind: 'segments'; device: string; value: SegmentStatsBatch };
 
 /** Topic levels after `<prefix>/<device>/` that ingest subscribes to. */
-export const INGESTED_KINDS = ['predictions', 'status', 'events', 'health', 'explanations', 'samples', 'drift'] as const;
+export const INGESTED_KINDS = ['predictions', 'status', 'events', 'health', 'explanations', 'samples', 'drift', 'labels', 'segments'] as const;
 
 /**
  * Decodes one message: the topic names the device and the kind; the payload is size-checked,
@@ -61,6 +64,14 @@ export function decode(prefix: string, topic: string, payload: Buffer): ParseRes
     }
     case 'drift': {
       const r = mine(parseMaybeGzip(DriftWindowBatch, payload, MAX_TELEMETRY_BYTES), 'drift windows');
+      return r.ok ? { ok: true, value: { kind, device, value: r.value } } : r;
+    }
+    case 'labels': {
+      const r = mine(parseMaybeGzip(LabelBatch, payload, MAX_TELEMETRY_BYTES), 'labels');
+      return r.ok ? { ok: true, value: { kind, device, value: r.value } } : r;
+    }
+    case 'segments': {
+      const r = mine(parseMaybeGzip(SegmentStatsBatch, payload, MAX_TELEMETRY_BYTES), 'segment statistics');
       return r.ok ? { ok: true, value: { kind, device, value: r.value } } : r;
     }
     default: {

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import type { PredictionBatch } from '../../protocol/predictions.js';
 import type { DeviceStatus } from '../../protocol/status.js';
+import type { LabelBatch, SegmentStatsBatch } from '../../protocol/feedback.js';
 import type { DriftWindowBatch, EventBatch, ExplanationBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
 import type { DeviceRow, IngestStore, IngestTable } from './store.js';
 
@@ -39,6 +40,19 @@ const SCHEMA = `
   CREATE TABLE IF NOT EXISTS drift_windows (
     device text NOT NULL, id bigint NOT NULL, model text NOT NULL, model_version text NOT NULL, started_at bigint NOT NULL,
     ended_at bigint NOT NULL, samples integer NOT NULL, level text NOT NULL, stats jsonb NOT NULL, received_at bigint NOT NULL,
+    PRIMARY KEY (device, id)
+  );
+  CREATE TABLE IF NOT EXISTS labels (
+    device text NOT NULL, seq bigint NOT NULL, ts bigint NOT NULL, model text NOT NULL, model_version text NOT NULL,
+    source text NOT NULL, predicted text NOT NULL, label text NOT NULL, correct boolean NOT NULL, by text NOT NULL,
+    sample_id bigint, received_at bigint NOT NULL,
+    PRIMARY KEY (device, seq)
+  );
+  CREATE TABLE IF NOT EXISTS segment_stats (
+    device text NOT NULL, id bigint NOT NULL, model text NOT NULL, key text NOT NULL, value text NOT NULL,
+    started_at bigint NOT NULL, ended_at bigint NOT NULL, predictions integer NOT NULL, classes jsonb NOT NULL,
+    mean_confidence double precision, fallback_share double precision NOT NULL, labelled integer NOT NULL, accuracy double precision,
+    received_at bigint NOT NULL,
     PRIMARY KEY (device, id)
   );
 `;
@@ -162,6 +176,34 @@ export class PostgresIngestStore implements IngestStore {
          AS u(id, model, model_version, started_at, ended_at, samples, level, stats)
        ON CONFLICT (device, id) DO NOTHING`,
       [b.device, at, w.map((x) => x.id), w.map((x) => x.model), w.map((x) => x.modelVersion), w.map((x) => x.startedAt), w.map((x) => x.endedAt), w.map((x) => x.samples), w.map((x) => x.level), w.map((x) => JSON.stringify(x.stats))],
+    );
+    return res.rowCount ?? 0;
+  }
+
+  async storeLabels(b: LabelBatch, at: number): Promise<number> {
+    const l = b.labels;
+    const res = await this.pool.query(
+      `INSERT INTO labels (device, seq, ts, model, model_version, source, predicted, label, correct, by, sample_id, received_at)
+       SELECT $1, u.seq, u.ts, u.model, u.model_version, u.source, u.predicted, u.label, u.correct, u.by, u.sample_id, $2
+       FROM unnest($3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::boolean[], $11::text[], $12::bigint[])
+         AS u(seq, ts, model, model_version, source, predicted, label, correct, by, sample_id)
+       ON CONFLICT (device, seq) DO UPDATE SET ts = excluded.ts, label = excluded.label, correct = excluded.correct, by = excluded.by,
+         sample_id = coalesce(excluded.sample_id, labels.sample_id), received_at = excluded.received_at
+       WHERE excluded.ts >= labels.ts AND (excluded.label <> labels.label OR excluded.by <> labels.by)`,
+      [b.device, at, l.map((x) => x.seq), l.map((x) => x.ts), l.map((x) => x.model), l.map((x) => x.modelVersion), l.map((x) => x.source), l.map((x) => x.predicted), l.map((x) => x.label), l.map((x) => x.correct), l.map((x) => x.by), l.map((x) => x.sampleId ?? null)],
+    );
+    return res.rowCount ?? 0;
+  }
+
+  async storeSegments(b: SegmentStatsBatch, at: number): Promise<number> {
+    const s = b.segments;
+    const res = await this.pool.query(
+      `INSERT INTO segment_stats (device, id, model, key, value, started_at, ended_at, predictions, classes, mean_confidence, fallback_share, labelled, accuracy, received_at)
+       SELECT $1, u.id, u.model, u.key, u.value, u.started_at, u.ended_at, u.predictions, u.classes::jsonb, u.mean_confidence, u.fallback_share, u.labelled, u.accuracy, $2
+       FROM unnest($3::bigint[], $4::text[], $5::text[], $6::text[], $7::bigint[], $8::bigint[], $9::integer[], $10::text[], $11::float8[], $12::float8[], $13::integer[], $14::float8[])
+         AS u(id, model, key, value, started_at, ended_at, predictions, classes, mean_confidence, fallback_share, labelled, accuracy)
+       ON CONFLICT (device, id) DO NOTHING`,
+      [b.device, at, s.map((x) => x.id), s.map((x) => x.model), s.map((x) => x.key), s.map((x) => x.value), s.map((x) => x.startedAt), s.map((x) => x.endedAt), s.map((x) => x.predictions), s.map((x) => JSON.stringify(x.classes)), s.map((x) => x.meanConfidence), s.map((x) => x.fallbackShare), s.map((x) => x.labelled), s.map((x) => x.accuracy)],
     );
     return res.rowCount ?? 0;
   }

@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { PredictionBatch } from '../../protocol/predictions.js';
 import type { DeviceStatus } from '../../protocol/status.js';
+import type { LabelBatch, SegmentStatsBatch } from '../../protocol/feedback.js';
 import type { DriftWindowBatch, EventBatch, ExplanationBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
 import type { DeviceRow, IngestStore, IngestTable } from './store.js';
 
@@ -46,6 +47,18 @@ const SCHEMA = `
     ended_at INTEGER NOT NULL, samples INTEGER NOT NULL, level TEXT NOT NULL, stats TEXT NOT NULL, received_at INTEGER NOT NULL,
     PRIMARY KEY (device, id)
   ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS labels (
+    device TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, model TEXT NOT NULL, model_version TEXT NOT NULL,
+    source TEXT NOT NULL, predicted TEXT NOT NULL, label TEXT NOT NULL, correct INTEGER NOT NULL, by TEXT NOT NULL,
+    sample_id INTEGER, received_at INTEGER NOT NULL,
+    PRIMARY KEY (device, seq)
+  ) WITHOUT ROWID;
+  CREATE TABLE IF NOT EXISTS segment_stats (
+    device TEXT NOT NULL, id INTEGER NOT NULL, model TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
+    started_at INTEGER NOT NULL, ended_at INTEGER NOT NULL, predictions INTEGER NOT NULL, classes TEXT NOT NULL,
+    mean_confidence REAL, fallback_share REAL NOT NULL, labelled INTEGER NOT NULL, accuracy REAL, received_at INTEGER NOT NULL,
+    PRIMARY KEY (device, id)
+  ) WITHOUT ROWID;
 `;
 
 /** Ingest into one SQLite file (WAL, synchronous=FULL: an ack means the row is on disk). */
@@ -56,6 +69,8 @@ export class SqliteIngestStore implements IngestStore {
   private readonly events: (b: EventBatch, at: number) => number;
   private readonly explanations: (b: ExplanationBatch, at: number) => number;
   private readonly driftWindows: (b: DriftWindowBatch, at: number) => number;
+  private readonly labels: (b: LabelBatch, at: number) => number;
+  private readonly segments: (b: SegmentStatsBatch, at: number) => number;
   private readonly health: Database.Statement;
   private readonly sample: Database.Statement;
   private readonly status: Database.Statement;
@@ -113,6 +128,27 @@ export class SqliteIngestStore implements IngestStore {
       for (const w of b.windows) fresh += insertWindow.run(b.device, w.id, w.model, w.modelVersion, w.startedAt, w.endedAt, w.samples, w.level, JSON.stringify(w.stats), at).changes;
       return fresh;
     });
+    const upsertLabel = db.prepare(
+      `INSERT INTO labels (device, seq, ts, model, model_version, source, predicted, label, correct, by, sample_id, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (device, seq) DO UPDATE SET ts = excluded.ts, label = excluded.label, correct = excluded.correct, by = excluded.by,
+         sample_id = coalesce(excluded.sample_id, labels.sample_id), received_at = excluded.received_at
+       WHERE excluded.ts >= labels.ts AND (excluded.label <> labels.label OR excluded.by <> labels.by)`,
+    );
+    this.labels = db.transaction((b: LabelBatch, at: number) => {
+      let fresh = 0;
+      for (const l of b.labels) fresh += upsertLabel.run(b.device, l.seq, l.ts, l.model, l.modelVersion, l.source, l.predicted, l.label, l.correct ? 1 : 0, l.by, l.sampleId ?? null, at).changes;
+      return fresh;
+    });
+    const insertSegment = db.prepare(
+      `INSERT OR IGNORE INTO segment_stats (device, id, model, key, value, started_at, ended_at, predictions, classes, mean_confidence, fallback_share, labelled, accuracy, received_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+    );
+    this.segments = db.transaction((b: SegmentStatsBatch, at: number) => {
+      let fresh = 0;
+      for (const s of b.segments) fresh += insertSegment.run(b.device, s.id, s.model, s.key, s.value, s.startedAt, s.endedAt, s.predictions, JSON.stringify(s.classes), s.meanConfidence, s.fallbackShare, s.labelled, s.accuracy, at).changes;
+      return fresh;
+    });
     this.health = db.prepare(
       `INSERT OR IGNORE INTO health (device, ts, state, reason, outbox_pending, oldest_pending_age_s, store_bytes, store_quota_bytes, evictions, received_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
@@ -147,6 +183,14 @@ export class SqliteIngestStore implements IngestStore {
 
   async storeDriftWindows(batch: DriftWindowBatch, at: number): Promise<number> {
     return this.driftWindows(batch, at);
+  }
+
+  async storeLabels(batch: LabelBatch, at: number): Promise<number> {
+    return this.labels(batch, at);
+  }
+
+  async storeSegments(batch: SegmentStatsBatch, at: number): Promise<number> {
+    return this.segments(batch, at);
   }
 
   async storeStatus(device: string, s: DeviceStatus, at: number): Promise<void> {

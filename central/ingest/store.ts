@@ -1,5 +1,6 @@
 import type { PredictionBatch } from '../../protocol/predictions.js';
 import type { DeviceStatus } from '../../protocol/status.js';
+import type { LabelBatch, SegmentStatsBatch } from '../../protocol/feedback.js';
 import type { DriftWindowBatch, EventBatch, ExplanationBatch, HealthReport, SampleMessage } from '../../protocol/telemetry.js';
 
 /** Last known state of a device, from its status topic and its latest batch. */
@@ -14,7 +15,7 @@ export interface DeviceRow {
 }
 
 /** The table each message kind lands in, for counting. */
-export type IngestTable = 'predictions' | 'events' | 'health' | 'explanations' | 'samples' | 'drift_windows';
+export type IngestTable = 'predictions' | 'events' | 'health' | 'explanations' | 'samples' | 'drift_windows' | 'labels' | 'segment_stats';
 
 /**
  * Where ingest writes: SQLite or PostgreSQL. Every write is one transaction and
@@ -30,6 +31,9 @@ export interface IngestStore {
   storeSample(sample: SampleMessage, data: Buffer, at: number): Promise<number>;
   storeDriftWindows(batch: DriftWindowBatch, at: number): Promise<number>;
   storeStatus(device: string, status: DeviceStatus, at: number): Promise<void>;
+  /** Labels by (device, seq); a newer label of the same prediction replaces the stored one. */
+  storeLabels(batch: LabelBatch, at: number): Promise<number>;
+  storeSegments(batch: SegmentStatsBatch, at: number): Promise<number>;
   count(table: IngestTable, device?: string): Promise<number>;
   device(id: string): Promise<DeviceRow | undefined>;
   close(): Promise<void>;
