@@ -60,6 +60,11 @@ const USAGE = `Usage:
       what changed between two versions: preprocessing, labels, thresholds, lineage, metrics, reference profile
   edgectl fleet --broker URL [--json] [--db INGEST.db] [--wait 5s] [broker options]
       every device's status, serving models, rollout state and last seen, from retained messages
+  edgectl fleet --segments --db INGEST.db [--since 24h] [--json]
+      per-segment statistics (camera, line, product code ...) of every model, side by side per site
+  edgectl label --device D --seq N --label L [--by NAME] --broker URL [broker options]
+      attach the true label L to prediction N of device D (it counts in the model's live accuracy;
+      a wrong prediction's input is captured for retraining)
   broker options: [--prefix edge/v1] [--mqtt-version 5|4] [--client-id ID] [--username U]
                   [--ca FILE --cert FILE --tls-key FILE] [--servername NAME] [--insecure] [--log-level warn]
       (publish, rollout, rollback and fleet: --key is the signing key, so the TLS client key is --tls-key;
@@ -78,6 +83,7 @@ const COMMANDS: Record<string, Command> = {
   rollout: async (argv) => (await import('./rollout/rollout-command.js')).runRollout(argv),
   rollback: async (argv) => (await import('./rollout/rollback-command.js')).runRollback(argv),
   fleet: async (argv) => (await import('./fleet/fleet-command.js')).runFleet(argv),
+  label: async (argv) => (await import('./feedback/label-command.js')).runLabel(argv),
   models: async (argv) => (await import('./models/models-command.js')).runModels(argv),
   profile: async (argv) => (await import('./bundle/profile-command.js')).runProfile(argv),
   samples: async (argv) => (await import('./samples/pull.js')).runSamples(argv),

@@ -5,12 +5,16 @@ import { BrokerClient } from '../rollout/connection.js';
 import { lastSeenFromIngest } from './fleet-db.js';
 import { readFleet } from './fleet-state.js';
 import { fleetJson, fleetRows, fleetTable } from './fleet-table.js';
+import { segmentsFromIngest } from './segments-db.js';
+import { segmentsTable } from './segments-table.js';
 
 const OPTIONS = {
   ...BROKER_OPTIONS,
   json: { type: 'boolean', default: false },
   db: { type: 'string' },
   wait: { type: 'string', default: '5s' },
+  segments: { type: 'boolean', default: false },
+  since: { type: 'string', default: '24h' },
 } as const;
 
 /** `edgectl fleet`: every device's status, serving models and rollout state, from the broker's retained messages; returns the exit code. */
@@ -25,6 +29,7 @@ export async function runFleet(argv: string[]): Promise<number> {
   } catch (err) {
     return usageError(errorMessage(err));
   }
+  if (values.segments) return showSegments(values.db, values.since, values.json);
   let client: BrokerClient | undefined;
   try {
     const connect = brokerOptions(values, 'fleet', log);
@@ -45,6 +50,25 @@ export async function runFleet(argv: string[]): Promise<number> {
     return 1;
   } finally {
     await client?.close();
+  }
+}
+
+/** `--segments`: per-segment statistics from ingest's database, per model, segment key and site; no broker needed. */
+function showSegments(db: string | undefined, since: string, json: boolean): number {
+  let sinceMs: number;
+  try {
+    if (db === undefined) throw new Error('--segments needs --db INGEST.db');
+    sinceMs = parseDuration('--since', since);
+  } catch (err) {
+    return usageError(errorMessage(err));
+  }
+  try {
+    const rows = segmentsFromIngest(db, Date.now() - sinceMs);
+    console.log(json ? JSON.stringify({ segments: rows }, null, 2) : segmentsTable(rows));
+    return 0;
+  } catch (err) {
+    console.error(failureLine('fleet', err));
+    return 1;
   }
 }
 
