@@ -193,6 +193,7 @@ export class Agent {
       log: log.child({ component: 'pipeline' }),
       concurrency: config.pipeline.concurrency,
       onLatency: (ms) => this.metrics.frameCommitted(ms),
+      onStage: (stage, ms) => this.metrics.stage(stage, ms),
       // A fail-safe step's answer is not the model's: there is nothing of the model's to explain.
       onClassified: (c) => c.result.step === undefined && this.explainer.onClassified(c),
       onAnswer: (model, result, frame, seq) => {

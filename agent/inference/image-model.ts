@@ -18,7 +18,7 @@ export class ImageClassifierModel implements ImageModel {
   /** Loads the model once; throws AgentError E_MODEL_LOAD / E_MODEL_LABELS naming the model and the reason. */
   static async load(config: ModelConfig, baseDir: string): Promise<ImageClassifierModel> {
     const labels = await loadLabels(config, baseDir);
-    const session = await ModelSession.load(config, { baseDir });
+    const session = await ModelSession.load(config, { baseDir, workers: config.workers });
     const model = new ImageClassifierModel(session, new ImagePreprocessor(config.preprocess), new Classifier(config.output, labels));
     model.measureInputs = config.drift.enabled;
     return model;
@@ -33,12 +33,15 @@ export class ImageClassifierModel implements ImageModel {
   }
 
   async classify(image: Buffer): Promise<Classification> {
+    const t0 = performance.now();
     const pre = await this.preprocessor.toTensor(image);
+    const t1 = performance.now();
     const scores = await this.session.run(pre.tensor);
+    const timings = { preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
     const decoded = this.classifier.decode(scores);
-    if (!this.measureInputs) return decoded;
+    if (!this.measureInputs) return { ...decoded, timings };
     const { width, height } = this.preprocessor.spec;
-    return { ...decoded, inputs: inputStats(pre.pixels, width, height, this.preprocessor.channels, scores, decoded.softmaxApplied) };
+    return { ...decoded, timings, inputs: inputStats(pre.pixels, width, height, this.preprocessor.channels, scores, decoded.softmaxApplied) };
   }
 
   /** Whether answers carry input statistics for drift (the config's `drift.enabled`). */
@@ -77,12 +80,13 @@ export class ImageClassifierModel implements ImageModel {
    * Score vectors (as `scoreVector` gives them) for several inputs of this model's shape
    * through the same session: one run of a [N, …] batch when the model's batch dimension
    * is free, else one run per input. The first call with two or more inputs finds out which.
+   * This is explanation work: it runs as background work, below the live frames' priority.
    */
   async scoreInputs(inputs: readonly Tensor[]): Promise<Float32Array[]> {
     if (inputs.length === 0) return [];
     if (inputs.length > 1 && this.batched !== false) {
       try {
-        const out = await this.session.run(stack(inputs));
+        const out = await this.session.run(stack(inputs), BACKGROUND);
         this.batched = true;
         const width = out.length / inputs.length;
         return inputs.map((_, i) => this.probabilities(out.subarray(i * width, (i + 1) * width)));
@@ -93,7 +97,7 @@ export class ImageClassifierModel implements ImageModel {
       }
     }
     const out: Float32Array[] = [];
-    for (const input of inputs) out.push(this.probabilities(await this.session.run(input)));
+    for (const input of inputs) out.push(this.probabilities(await this.session.run(input, BACKGROUND)));
     return out;
   }
 
@@ -106,6 +110,8 @@ export class ImageClassifierModel implements ImageModel {
     return this.session.release();
   }
 }
+
+const BACKGROUND = { background: true };
 
 /** Inputs of one shape [1, …] stacked into [N, …]. */
 function stack(inputs: readonly Tensor[]): Tensor {

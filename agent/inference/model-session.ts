@@ -5,12 +5,21 @@ import type { Tensor } from 'onnxruntime-node';
 import type { ModelConfig } from '../config/schema.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { halfToFloat32Array } from '../preprocess/float16.js';
+import { InferenceWorkers } from './inference-workers.js';
 import { SessionLease } from './session-lease.js';
 
 export interface ModelSessionOptions {
   /** Relative model paths are resolved against this (normally the config file's folder). */
   readonly baseDir: string;
+  /**
+   * Worker threads with their own session that runs go to (config `pipeline.inferenceWorkers`),
+   * started on the first run; 0 or absent runs on the calling thread.
+   */
+  readonly workers?: number;
 }
+
+/** Nice value of the background worker: 19, the lowest priority, so it only takes idle CPU. */
+const BACKGROUND_NICE = 19;
 
 type TensorMetadata = InferenceSession.ValueMetadata & { isTensor: true };
 
@@ -31,7 +40,10 @@ export class ModelSession {
   private readonly lease: SessionLease;
   /** Only the chosen output: onnxruntime-node refuses to return non-tensor outputs (scikit-learn's maps) at all. */
   private readonly fetches: readonly string[];
-  private constructor(config: ModelConfig, path: string, session: InferenceSession, input: string, output: TensorMetadata) {
+  private readonly workers: InferenceWorkers | undefined;
+  /** One low-priority worker for background runs (explanations), beside the live ones. */
+  private readonly background: InferenceWorkers | undefined;
+  private constructor(config: ModelConfig, path: string, session: InferenceSession, input: string, output: TensorMetadata, workers: InferenceWorkers | undefined, background: InferenceWorkers | undefined) {
     this.name = config.name;
     this.version = config.version;
     this.path = path;
@@ -40,6 +52,8 @@ export class ModelSession {
     this.outputName = output.name;
     this.outputType = output.type;
     this.fetches = [output.name];
+    this.workers = workers;
+    this.background = background;
   }
 
   /** Loads the model; AgentError E_MODEL_LOAD when the file is missing, unloadable or does not fit the config. */
@@ -55,19 +69,20 @@ export class ModelSession {
       throw refuse((err as NodeJS.ErrnoException).code === 'ENOENT' ? 'file not found' : errorMessage(err), err);
     }
 
+    const options: InferenceSession.SessionOptions = {
+      intraOpNumThreads: config.threads,
+      // Frames already overlap in the pipeline; inter-op threads would only fight them for cores.
+      interOpNumThreads: 1,
+      executionMode: 'sequential',
+      graphOptimizationLevel: 'all',
+      // onnxruntime writes warnings (e.g. "opset 1 model") as coloured text straight to stderr,
+      // outside the agent's JSON log, at every load; errors still reach us as exceptions.
+      logSeverityLevel: 3,
+      logId: config.name,
+    };
     let session: InferenceSession;
     try {
-      session = await InferenceSession.create(path, {
-        intraOpNumThreads: config.threads,
-        // Frames already overlap in the pipeline; inter-op threads would only fight them for cores.
-        interOpNumThreads: 1,
-        executionMode: 'sequential',
-        graphOptimizationLevel: 'all',
-        // onnxruntime writes warnings (e.g. "opset 1 model") as coloured text straight to stderr,
-        // outside the agent's JSON log, at every load; errors still reach us as exceptions.
-        logSeverityLevel: 3,
-        logId: config.name,
-      });
+      session = await InferenceSession.create(path, options);
     } catch (err) {
       // "Load model from <path> failed:<reason>": the path is already in our message.
       throw refuse(errorMessage(err).replace(/^Load model from .*? failed:\s*/s, ''), err);
@@ -76,19 +91,25 @@ export class ModelSession {
     try {
       const input = pickInput(config, session);
       const output = pickOutput(config, session);
-      return new ModelSession(config, path, session, input, output);
+      const workers = opts.workers ? new InferenceWorkers(opts.workers, path, options) : undefined;
+      const background = opts.workers ? new InferenceWorkers(1, path, options, BACKGROUND_NICE) : undefined;
+      return new ModelSession(config, path, session, input, output, workers, background);
     } catch (err) {
       await session.release().catch(() => undefined);
       throw refuse(errorMessage(err), err);
     }
   }
 
-  /** Runs one input tensor; the chosen output as float32 (float16 and integer outputs converted). */
-  async run(input: Tensor): Promise<Float32Array> {
+  /**
+   * Runs one input tensor; the chosen output as float32 (float16 and integer outputs converted).
+   * `background` runs (explanations) go to a low-priority worker, so that when the cores are
+   * contended the live frames get them.
+   */
+  async run(input: Tensor, opts: { background?: boolean } = {}): Promise<Float32Array> {
     return this.lease.hold(async (session) => {
       try {
-        const out = await session.run({ [this.inputName]: input }, this.fetches);
-        const value = out[this.outputName];
+        const workers = opts.background ? this.background : this.workers;
+        const value = workers ? await workers.run(input, this.inputName, this.outputName) : (await session.run({ [this.inputName]: input }, this.fetches))[this.outputName];
         if (!value) throw new Error(`output "${this.outputName}" missing from the result`);
         return toFloat32(value.type, value.data);
       } catch (err) {
@@ -97,9 +118,15 @@ export class ModelSession {
     });
   }
 
-  /** Frees the onnxruntime session once runs in flight are done. Safe to call twice. */
-  release(): Promise<void> {
-    return this.lease.release();
+  /** Worker threads running this model's sessions now (they start with the first run). */
+  get workersStarted(): number {
+    return (this.workers?.started ?? 0) + (this.background?.started ?? 0);
+  }
+
+  /** Frees the onnxruntime session (and the workers') once runs in flight are done. Safe to call twice. */
+  async release(): Promise<void> {
+    await this.lease.release();
+    await Promise.all([this.workers?.release(), this.background?.release()]);
   }
 }
 

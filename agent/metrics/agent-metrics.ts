@@ -30,6 +30,8 @@ export interface LastError {
 export class AgentMetrics {
   readonly frameToCommit = new Histogram();
   readonly recentFrameToCommit = new RecentHistogram();
+  /** Seconds per pipeline stage of a frame (queue, preprocess, inference, commit), by stage. */
+  readonly stages = new Map<string, Histogram>();
   readonly models = new Map<string, ModelMeasures>();
   /** Committed predictions per second over the last minute. */
   readonly predictionRate: SlidingCount;
@@ -78,6 +80,16 @@ export class AgentMetrics {
   frameCommitted(ms: number): void {
     this.frameToCommit.observe(ms / 1000);
     this.recentFrameToCommit.observe(ms, this.clock.monotonic());
+  }
+
+  /** One stage of one frame took `ms`. */
+  stage(name: string, ms: number): void {
+    let h = this.stages.get(name);
+    if (!h) {
+      h = new Histogram();
+      this.stages.set(name, h);
+    }
+    h.observe(ms / 1000);
   }
 
   onEvent(event: AgentEvent): void {

@@ -17,6 +17,8 @@ export interface Classification {
   topK: ScoredLabel[];
   /** What drift watches of the input and the answer, when the model measures it. */
   inputs?: InputStats;
+  /** Where the model's time went, when it measures it (per-stage metrics). */
+  timings?: { preprocessMs: number; inferenceMs: number };
   /** Set by a fail-safe chain: the step that answered and why the serving model did not. */
   step?: PredictionStep;
   fallbackReason?: string;
@@ -44,6 +46,12 @@ export interface ClassifiedFrame {
   inferenceMs: number;
 }
 
+/**
+ * The stages of a frame, as per-stage timings: waiting in its queue for a slot, decoding and
+ * preprocessing, inference, and waiting for the outbox to commit its predictions.
+ */
+export type PipelineStage = 'queue' | 'preprocess' | 'inference' | 'commit';
+
 export interface Route {
   source: string;
   queue: FrameQueue;
@@ -61,6 +69,8 @@ export interface ImagePipelineOptions {
   concurrency: number;
   /** Called with frame-arrival → commit latency in ms. */
   onLatency?: (ms: number) => void;
+  /** Called with each stage's time of each frame (preprocess and inference once per model), in ms. */
+  onStage?: (stage: PipelineStage, ms: number) => void;
   /** Called after each model's answer; must return at once. */
   onClassified?: (c: ClassifiedFrame) => void;
   /** Sees every answer with its frame and the commit of its prediction (drift, capture). */
@@ -107,11 +117,19 @@ export class ImagePipeline implements Component {
     return () => this.slots.release();
   }
 
+  /**
+   * A frame leaves its queue only once a slot is free: while the pipeline is busy it waits
+   * in the queue, where a free-running camera's newer frame replaces it, rather than here.
+   */
   private async pump(route: Route): Promise<void> {
-    for (;;) {
-      const frame = await route.queue.take();
-      if (!frame) return;
+    while (await route.queue.waitForFrame()) {
       await this.slots.acquire();
+      const frame = route.queue.takeNow();
+      if (!frame) {
+        this.slots.release();
+        continue;
+      }
+      this.opts.onStage?.('queue', this.opts.clock.monotonic() - frame.arrivedAt);
       void this.process(frame, route.models);
     }
   }
@@ -129,7 +147,7 @@ export class ImagePipeline implements Component {
     } finally {
       this.slots.release();
     }
-    const done = this.settleAfterCommit(frame, commits);
+    const done = this.settleAfterCommit(frame, commits, this.opts.clock.monotonic());
     this.committing.add(done);
     void done.finally(() => this.committing.delete(done));
   }
@@ -140,6 +158,10 @@ export class ImagePipeline implements Component {
       const t0 = this.opts.clock.monotonic();
       const result = await model.classify(frame.data);
       const inferenceMs = this.opts.clock.monotonic() - t0;
+      if (result.timings) {
+        this.opts.onStage?.('preprocess', result.timings.preprocessMs);
+        this.opts.onStage?.('inference', result.timings.inferenceMs);
+      }
       const commit = this.opts.sink.add({
         ts: frame.ts,
         source: frame.source,
@@ -162,13 +184,14 @@ export class ImagePipeline implements Component {
     return commits;
   }
 
-  private async settleAfterCommit(frame: Frame, commits: Promise<number>[]): Promise<void> {
+  private async settleAfterCommit(frame: Frame, commits: Promise<number>[], classifiedAt: number): Promise<void> {
     const { counters, clock } = this.opts;
     try {
       await Promise.all(commits);
     } catch (err) {
       return this.fail(frame, err);
     }
+    this.opts.onStage?.('commit', clock.monotonic() - classifiedAt);
     counters.predictions += commits.length;
     this.opts.onLatency?.(clock.monotonic() - frame.arrivedAt);
     frame.settle({ ok: true });

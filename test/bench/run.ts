@@ -12,22 +12,27 @@ import { modelFigures } from './bench-model.js';
 import { opcuaFigures } from './bench-opcua.js';
 import { loadInputs, REPO_ROOT } from './inputs.js';
 import { runMeta } from './meta.js';
+import { soakFigures } from './bench-soak.js';
 import { table, writeReport, type Figure } from './report.js';
 
 /*
  * `npm run bench`: the agent against bare loops doing the same work, in one process run,
  * interleaved repetitions, per docs/benchmarks.md. BENCH_REPS changes the repetitions,
- * BENCH_DATA the folder of real models and images, BENCH_LOG the agent's log level.
+ * BENCH_DATA the folder of real models and images, BENCH_LOG the agent's log level,
+ * BENCH_CAMERA_FPS the camera rate the latency target is measured at.
+ * `npm run bench -- --soak` adds the memory soak (100k frames, BENCH_SOAK_FRAMES to change;
+ * about 15-20 minutes on a 2-core gateway); `BENCH_ONLY=soak` runs only the soak.
  */
 
 const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? 5));
-const FRAMES = { reps: REPS, warm: 20, frames: 200, load: 0.7 };
+const FRAMES = { reps: REPS, warm: 20, frames: 200, cameraFps: Number(process.env.BENCH_CAMERA_FPS ?? 30), load: 0.7 };
 const MODEL = { reps: REPS, runs: 100, frames: 48 };
 const IO = { reps: REPS, storeRows: 20_000, drainRows: 20_000 };
 const DRAIN = { reps: REPS, backlog: Number(process.env.BENCH_BACKLOG ?? 200_000) };
 /** BENCH_ONLY=drain,io runs only those parts (model, frames, explain, io, drain, drift, idle, opcua). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').filter(Boolean));
 const part = (name: string) => ONLY.size === 0 || ONLY.has(name);
+const SOAK = process.argv.includes('--soak') || ONLY.has('soak') ? { frames: Number(process.env.BENCH_SOAK_FRAMES ?? 100_000), early: 1000, every: 10_000 } : undefined;
 const IDLE_REPS = Math.min(REPS, 3);
 const OPCUA = { reps: REPS, sliceS: 4, tags: 1000, windows: 500 };
 const RESULTS = join(REPO_ROOT, 'test', 'bench', 'results', 'latest.json');
@@ -75,9 +80,14 @@ async function main(): Promise<void> {
       figures.push(...(await opcuaFigures(join(dir, 'opcua'), OPCUA, progress)));
     }
 
+    if (SOAK) {
+      progress(`memory soak: ${SOAK.frames} frames through the camera path`);
+      figures.push(...(await soakFigures(inputs, broker, join(dir, 'soak'), SOAK, progress)));
+    }
+
     const seconds = (performance.now() - started) / 1000;
     console.log(`\n${table(figures)}\n`);
-    const meta = runMeta(broker, { ...inputs.meta, dataNote: inputs.note, reps: { frames: FRAMES, model: MODEL, io: IO, idle: IDLE_REPS, opcua: OPCUA }, seconds: Math.round(seconds) });
+    const meta = runMeta(broker, { ...inputs.meta, dataNote: inputs.note, reps: { frames: FRAMES, soak: SOAK, model: MODEL, io: IO, idle: IDLE_REPS, opcua: OPCUA }, seconds: Math.round(seconds) });
     writeReport(RESULTS, figures, meta);
     console.log(`wrote ${RESULTS} (${Math.round(seconds)} s)`);
   } finally {

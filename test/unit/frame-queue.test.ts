@@ -48,3 +48,31 @@ test('frames offered after close are refused, not lost silently', () => {
   q.offer(frame('late', outcomes));
   assert.deepEqual(outcomes.get('late'), { ok: false, code: 'E_STOPPING', reason: 'agent is stopping' });
 });
+
+test('waitForFrame does not take: a frame waiting for the pipeline is still replaced by a newer one', async () => {
+  const dropped: string[] = [];
+  const q = new FrameQueue(1, (f) => dropped.push(f.id));
+  let ready: boolean | undefined;
+  const waiting = q.waitForFrame().then((r) => (ready = r));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(ready, undefined, 'nothing queued yet');
+  q.offer(frame('a'));
+  await waiting;
+  assert.equal(ready, true);
+  // The pipeline is busy: the camera's next frame replaces the one still waiting.
+  q.offer(frame('b'));
+  assert.deepEqual(dropped, ['a']);
+  assert.equal(q.takeNow()?.id, 'b');
+  assert.equal(q.takeNow(), undefined);
+  q.close();
+  assert.equal(await q.waitForFrame(), false, 'closed and empty');
+});
+
+test('takeNow makes room for a waiting put', async () => {
+  const q = new FrameQueue(1);
+  await q.put(frame('a'));
+  const p = q.put(frame('b'));
+  assert.equal(q.takeNow()?.id, 'a');
+  await p;
+  assert.equal(q.takeNow()?.id, 'b');
+});

@@ -1,0 +1,212 @@
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+
+/*
+ * onnxruntime-node's `session.run` computes on the calling thread: on the event loop it
+ * blocks decoding callbacks, the outbox and the broker for every inference, and only one
+ * inference runs at a time. Sessions in worker threads run beside each other and beside
+ * the event loop, so decode (libuv's pool), inference (the workers) and the store (the
+ * event loop) overlap across the cores.
+ *
+ * The worker is a plain CommonJS script given as source, not a file: it then runs the
+ * same whether the agent runs compiled or through tsx (whose loader a worker does not
+ * inherit), and it needs nothing of the agent but onnxruntime itself.
+ */
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.ort);
+if (workerData.nice) {
+  // On Linux a nice value is per thread: this lowers only this worker (and its session,
+  // whose single intra-op thread is this one), not the agent.
+  try { require('node:os').setPriority(workerData.nice); } catch {}
+}
+const message = (err) => (err && err.message) || String(err);
+ort.InferenceSession.create(workerData.path, workerData.options).then(
+  (session) => {
+    parentPort.on('message', (m) => {
+      if (m.release) {
+        session.release().then(() => process.exit(0), () => process.exit(0));
+        return;
+      }
+      let input;
+      try {
+        input = new ort.Tensor(m.type, m.data, m.dims);
+      } catch (err) {
+        parentPort.postMessage({ id: m.id, error: message(err) });
+        return;
+      }
+      session.run({ [m.input]: input }, [m.output]).then(
+        (out) => {
+          const v = out[m.output];
+          if (!v) parentPort.postMessage({ id: m.id, error: 'output "' + m.output + '" missing from the result' });
+          else parentPort.postMessage({ id: m.id, type: v.type, data: v.data });
+        },
+        (err) => parentPort.postMessage({ id: m.id, error: message(err) }),
+      );
+    });
+    parentPort.postMessage({ ready: true });
+  },
+  (err) => parentPort.postMessage({ ready: false, error: message(err) }),
+);
+`;
+
+/** What a worker's run gives back: the fetched output's type and data. */
+export interface WorkerOutput {
+  type: Tensor.Type;
+  data: Tensor.DataType;
+}
+
+interface Pending {
+  resolve: (out: WorkerOutput) => void;
+  reject: (err: Error) => void;
+}
+
+/** One worker thread holding its own session of the model. */
+class InferenceWorker {
+  readonly pending = new Map<number, Pending>();
+  /** Runs given to this worker and not answered yet, including those waiting for it to load. */
+  private loadCount = 0;
+  private readonly worker: Worker;
+  /** Resolves once the session is loaded; rejects when it could not be. */
+  readonly ready: Promise<void>;
+  dead = false;
+
+  constructor(ort: string, path: string, options: InferenceSession.SessionOptions, nice: number, private readonly onExit: (w: InferenceWorker) => void) {
+    // A small heap: the worker only wraps buffers; the session's memory is onnxruntime's own.
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ort, path, options, nice }, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
+    this.worker.unref();
+    this.ready = new Promise<void>((resolve, reject) => {
+      const first = (m: { ready?: boolean; error?: string }) => {
+        if (m.ready) resolve();
+        else reject(new Error(m.error ?? 'the inference worker did not start'));
+      };
+      this.worker.once('message', first);
+      this.worker.once('error', reject);
+      this.worker.once('exit', (code) => reject(new Error(`the inference worker exited with code ${code} while loading`)));
+    });
+    this.ready.then(
+      () => this.worker.on('message', (m: { id: number; type?: Tensor.Type; data?: Tensor.DataType; error?: string }) => this.answer(m)),
+      () => undefined,
+    );
+    this.worker.on('error', (err) => this.fail(err));
+    this.worker.on('exit', (code) => this.fail(new Error(`the inference worker exited with code ${code}`)));
+  }
+
+  get load(): number {
+    return this.loadCount;
+  }
+
+  /**
+   * An idle worker does not keep the process alive (a stopped agent exits without releasing
+   * its models first); a worker with runs to answer does, or their promises would be lost.
+   */
+  set load(n: number) {
+    if (n > 0 && this.loadCount === 0) this.worker.ref();
+    if (n === 0 && this.loadCount > 0) this.worker.unref();
+    this.loadCount = n;
+  }
+
+  run(id: number, input: Tensor, inputName: string, outputName: string): Promise<WorkerOutput> {
+    return new Promise<WorkerOutput>((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      // The data is copied, not transferred: callers (explanations) reuse their tensors.
+      this.worker.postMessage({ id, type: input.type, data: input.data, dims: input.dims, input: inputName, output: outputName });
+    });
+  }
+
+  async release(): Promise<void> {
+    if (this.dead) return;
+    // Whoever releases waits for the session to be freed.
+    this.worker.ref();
+    const exited = new Promise<void>((resolve) => this.worker.once('exit', () => resolve()));
+    try {
+      await this.ready;
+      this.worker.postMessage({ release: true });
+    } catch {
+      await this.worker.terminate();
+    }
+    await exited;
+  }
+
+  private answer(m: { id: number; type?: Tensor.Type; data?: Tensor.DataType; error?: string }): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (m.error !== undefined || m.type === undefined || m.data === undefined) p.reject(new Error(m.error ?? 'the inference worker gave no output'));
+    else p.resolve({ type: m.type, data: m.data });
+  }
+
+  private fail(err: Error): void {
+    if (this.dead) return;
+    this.dead = true;
+    for (const p of this.pending.values()) p.reject(err);
+    this.pending.clear();
+    this.onExit(this);
+  }
+}
+
+/**
+ * A few worker threads, each with its own session of one model file, started on the first
+ * run (an idle agent holds none). A run goes to the worker with the fewest runs waiting;
+ * a worker that dies fails its runs and is replaced by the next run.
+ */
+export class InferenceWorkers {
+  private readonly workers: Array<InferenceWorker | undefined>;
+  private readonly ort = createRequire(import.meta.url).resolve('onnxruntime-node');
+  private nextId = 0;
+  private released = false;
+
+  /** `nice` > 0 runs the workers at a lower CPU priority (background work such as explanations). */
+  constructor(
+    readonly size: number,
+    private readonly path: string,
+    private readonly options: InferenceSession.SessionOptions,
+    private readonly nice = 0,
+  ) {
+    this.workers = Array.from({ length: size }, () => undefined);
+  }
+
+  /** Workers running now. */
+  get started(): number {
+    return this.workers.filter((w) => w && !w.dead).length;
+  }
+
+  async run(input: Tensor, inputName: string, outputName: string): Promise<WorkerOutput> {
+    if (this.released) throw new Error('the inference workers were released');
+    const worker = this.pick();
+    worker.load++;
+    try {
+      await worker.ready;
+      return await worker.run(this.nextId++, input, inputName, outputName);
+    } finally {
+      worker.load--;
+    }
+  }
+
+  /** Ends every worker, freeing its session; runs still waiting fail. */
+  async release(): Promise<void> {
+    this.released = true;
+    const all = this.workers.splice(0);
+    await Promise.all(all.map((w) => w?.release()));
+  }
+
+  /** The least loaded worker; a new one only when every running worker has work. */
+  private pick(): InferenceWorker {
+    let best: InferenceWorker | undefined;
+    let free = -1;
+    for (let i = 0; i < this.workers.length; i++) {
+      const w = this.workers[i];
+      if (!w || w.dead) {
+        if (free < 0) free = i;
+      } else if (!best || w.load < best.load) best = w;
+    }
+    if (best && (best.load === 0 || free < 0)) return best;
+    const fresh = new InferenceWorker(this.ort, this.path, this.options, this.nice, (dead) => {
+      const at = this.workers.indexOf(dead);
+      if (at >= 0) this.workers[at] = undefined;
+    });
+    this.workers[free] = fresh;
+    return fresh;
+  }
+}

@@ -1,0 +1,52 @@
+import type { BrokerRef } from './config.js';
+import { PipelineRig } from './agent-rig.js';
+import type { BenchInputs } from './inputs.js';
+import { figure, type Figure } from './report.js';
+
+export interface SoakOptions {
+  /** Frames in all. */
+  frames: number;
+  /** The early reading is taken after this many frames. */
+  early: number;
+  /** RSS is read every this many frames, for the progress line. */
+  every: number;
+}
+
+const mb = (bytes: number) => bytes / 1024 / 1024;
+
+/**
+ * Memory under a long run: the camera path as the frame figures run it (drift, 5%
+ * explanations, SQLite and MQTT), fed flat out, RSS read after the first `early` frames and
+ * at the end. Growth beyond 5% means something keeps per-frame state.
+ */
+export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: string, opts: SoakOptions, progress: (s: string) => void): Promise<Figure[]> {
+  const rig = await PipelineRig.create(inputs, broker, dir);
+  const readings: Array<{ frames: number; rss: number }> = [];
+  const t0 = performance.now();
+  try {
+    await rig.soak(inputs.frames, opts.frames, opts.early, (done) => {
+      if (done !== opts.early && done % opts.every !== 0 && done !== opts.frames) return;
+      const rss = mb(process.memoryUsage().rss);
+      readings.push({ frames: done, rss });
+      const fps = done / ((performance.now() - t0) / 1000);
+      progress(`soak: ${done} frames, RSS ${rss.toFixed(1)} MB, ${fps.toFixed(0)} frames/s on average`);
+    });
+  } finally {
+    await rig.stop();
+  }
+  const early = readings.find((r) => r.frames === opts.early)!;
+  const last = readings.at(-1)!;
+  const series = readings.filter((r) => r.frames % (opts.every * 5) === 0 || r === early || r === last);
+  return [
+    figure({
+      name: `RSS after ${opts.frames} frames vs after ${opts.early}`,
+      unit: 'MB',
+      better: 'lower',
+      agent: [last.rss],
+      baseline: [early.rss],
+      baselineName: `after ${opts.early} frames`,
+      target: { of: 'ratio', op: '<=', limit: 1.05 },
+      note: `camera path flat out with drift, explanations on a 5% sample, SQLite and MQTT; RSS MB by frames: ${series.map((r) => `${r.frames}: ${r.rss.toFixed(1)}`).join(', ')}; ${rig.explained} explained`,
+    }),
+  ];
+}

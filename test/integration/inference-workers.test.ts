@@ -1,0 +1,101 @@
+import assert from 'node:assert/strict';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { pino } from 'pino';
+import { OutboxWriter } from '../../agent/buffer/outbox-writer.js';
+import { Store } from '../../agent/buffer/store.js';
+import { systemClock } from '../../agent/clock.js';
+import { Counters } from '../../agent/counters.js';
+import type { FrameOutcome } from '../../agent/frame.js';
+import { ImageClassifierModel } from '../../agent/inference/image-model.js';
+import { ModelSession } from '../../agent/inference/model-session.js';
+import { AgentMetrics } from '../../agent/metrics/agent-metrics.js';
+import { FrameQueue } from '../../agent/pipeline/frame-queue.js';
+import { ImagePipeline, type PipelineStage } from '../../agent/pipeline/image-pipeline.js';
+import { ImagePreprocessor } from '../../agent/preprocess/image.js';
+import { encodePartJpeg, renderPart } from '../../agent/sources/camera/synthetic-part.js';
+import { defectModelConfig } from '../helpers/defect-model-config.js';
+import { tempDir } from '../helpers/tmp.js';
+
+const log = pino({ level: 'silent' });
+
+async function parts(n: number): Promise<Buffer[]> {
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) out.push(await encodePartJpeg(renderPart(i, { width: 320, height: 240, defectRate: 0.5, seed: 3 })));
+  return out;
+}
+
+test('worker-thread sessions give the same scores as the event loop, start with the first run and end at release', async (t) => {
+  const dir = await tempDir(t);
+  const config = await defectModelConfig(dir);
+  const inline = await ModelSession.load(config, { baseDir: dir });
+  const pooled = await ModelSession.load(config, { baseDir: dir, workers: 2 });
+  t.after(() => Promise.all([inline.release(), pooled.release()]));
+  const pre = new ImagePreprocessor(config.preprocess);
+  const tensors = await Promise.all((await parts(6)).map(async (p) => (await pre.toTensor(p)).tensor));
+
+  assert.equal(pooled.workersStarted, 0, 'an idle model holds no workers');
+  const expected = await Promise.all(tensors.map((x) => inline.run(x)));
+  // Six at once: both live workers take some.
+  const got = await Promise.all(tensors.map((x) => pooled.run(x)));
+  assert.ok(pooled.workersStarted >= 1 && pooled.workersStarted <= 2, `live workers started: ${pooled.workersStarted}`);
+  assert.deepEqual(got.map((s) => [...s]), expected.map((s) => [...s]));
+  const background = await pooled.run(tensors[0]!, { background: true });
+  assert.deepEqual([...background], [...expected[0]!], 'a background run answers the same');
+  // The input was copied to the worker, not taken from the caller.
+  assert.equal(tensors[0]!.data.length, tensors[0]!.dims.reduce((a, b) => a * b, 1));
+
+  await pooled.release();
+  assert.equal(pooled.workersStarted, 0, 'release ends the workers');
+  await assert.rejects(pooled.run(tensors[0]!), (err: Error & { code?: string }) => err.code === 'E_MODEL_RELEASED');
+});
+
+test('a wrong input fails that run with E_INFERENCE naming the model; the worker keeps serving', async (t) => {
+  const dir = await tempDir(t);
+  const config = await defectModelConfig(dir);
+  const session = await ModelSession.load(config, { baseDir: dir, workers: 1 });
+  t.after(() => session.release());
+  const pre = new ImagePreprocessor(config.preprocess);
+  const good = (await pre.toTensor((await parts(1))[0]!)).tensor;
+  const { Tensor } = await import('onnxruntime-node');
+  const wrong = new Tensor('float32', new Float32Array(12), [1, 3, 2, 2]);
+  await assert.rejects(session.run(wrong), (err: Error & { code?: string }) => err.code === 'E_INFERENCE' && err.message.includes(config.name));
+  assert.equal((await session.run(good)).length > 0, true);
+});
+
+test('the pipeline reports every stage of every frame, and the metrics keep them per stage', async (t) => {
+  const dir = await tempDir(t);
+  const model = await ImageClassifierModel.load(await defectModelConfig(dir), dir);
+  t.after(() => model.release());
+  const store = new Store({ config: { path: join(dir, 'agent.db'), busyTimeoutMs: 1000 }, log });
+  t.after(() => store.stop());
+  const writer = new OutboxWriter({ outbox: store.outbox, events: store.events, log, batchSize: 8, lingerMs: 5 });
+  const queue = new FrameQueue(4);
+  const metrics = new AgentMetrics(systemClock);
+  const seen = new Map<PipelineStage, number>();
+  const pipeline = new ImagePipeline({
+    routes: [{ source: 'cam1', queue, models: [model] }],
+    sink: writer,
+    events: store.events,
+    counters: new Counters(),
+    clock: systemClock,
+    log,
+    concurrency: 3,
+    onStage: (stage, ms) => {
+      assert.ok(ms >= 0 && Number.isFinite(ms), `${stage}: ${ms}`);
+      seen.set(stage, (seen.get(stage) ?? 0) + 1);
+      metrics.stage(stage, ms);
+    },
+  });
+  await pipeline.start();
+  const outcomes: FrameOutcome[] = [];
+  const images = await parts(8);
+  for (const [i, data] of images.entries()) await queue.put({ source: 'cam1', id: `p${i}`, data, ts: Date.now(), arrivedAt: performance.now(), settle: (o) => outcomes.push(o) });
+  await pipeline.stop();
+  await writer.stop();
+  assert.equal(outcomes.filter((o) => o.ok).length, 8);
+  for (const stage of ['queue', 'preprocess', 'inference', 'commit'] as const) {
+    assert.equal(seen.get(stage), 8, `${stage} once per frame`);
+    assert.equal(metrics.stages.get(stage)?.count, 8);
+  }
+});
