@@ -85,7 +85,9 @@ test('fault 18: stalled cameras show as stalled, are retried with backoff, and r
   mjpeg.stall();
   const stalledAt = Date.now();
   await waitFor('both shown stalled', () => sourceStateOf(agent, 'snap') === 'stalled' && sourceStateOf(agent, 'stream') === 'stalled', WAIT);
-  assert.equal(agent.snapshot().health.state === 'ok', false, 'a stalled camera degrades the health verdict');
+  const health = agent.snapshot().health;
+  assert.notEqual(health.state, 'healthy', 'a stalled camera degrades the health verdict');
+  assert.match(health.reason ?? '', /stalled/);
   await waitFor('several retries', () => snapshot.requests.filter((r) => r.at > stalledAt).length >= 4 && mjpeg.requests.filter((r) => r.at > stalledAt).length >= 3, WAIT);
 
   // Backoff: consecutive attempts during the outage are at least the timeout plus minMs apart, never a hot loop.
