@@ -28,6 +28,13 @@ export function renderMetrics(s: StatusSnapshot, counters: Counters, metrics: Ag
     'Predictions committed to the outbox.',
     s.models.map((m) => ({ labels: { model: m.name }, value: metrics.models.get(m.name)?.predictions ?? 0 })),
   );
+  const failsafe = s.oversight?.failsafe ?? [];
+  if (failsafe.length > 0) {
+    x.counter('edge_agent_predictions_by_step_total', 'Predictions by the fail-safe step that made them: model, fallback, rule or manual (inspection).', failsafe.flatMap((f) => Object.entries(f.steps).map(([step, value]) => ({ labels: { model: f.model, step }, value }))));
+    x.gauge('edge_agent_fallback_share', 'Share of predictions over the fail-safe window that the serving model did not make.', failsafe.map((f) => ({ labels: { model: f.model }, value: f.fallbackShare })));
+  }
+  const accuracy = (s.oversight?.accuracy ?? []).filter((a) => a.accuracy !== null);
+  if (accuracy.length > 0) x.gauge('edge_agent_live_accuracy', 'Accuracy over the latest labelled predictions of each model.', accuracy.map((a) => ({ labels: { model: a.model }, value: a.accuracy ?? 0 })));
   x.histogram(
     'edge_agent_inference_latency_seconds',
     'Time to classify one frame with one model: decode, preprocess and inference.',
