@@ -36,7 +36,7 @@ export const cameraCommon = {
   /** Region of interest in the camera's pixels, cut before rotation; the whole picture when absent. */
   roi: RoiSchema.optional(),
   /** Clockwise, applied after the crop: for a camera mounted on its side or upside down. */
-  rotate: z.union([z.literal(0), z.literal(90), z.literal(180), z.literal(270)]).default(0),
+  rotate: z.literal([0, 90, 180, 270], { error: 'one of 0, 90, 180, 270 (degrees clockwise)' }).default(0),
   /**
    * `free`: every frame (up to maxFps). `triggered`: one frame per trigger, from an OPC-UA tag edge
    * (opcua.triggers) or an MQTT command (`<topicPrefix>/<deviceId>/cmd/capture`).
@@ -53,7 +53,7 @@ export const cameraCommon = {
 const httpUrl = z
   .string()
   .regex(/^https?:\/\/[^/\s]+/, 'an http:// or https:// URL')
-  .refine((u) => !/^https?:\/\/[^/@\s]*@/.test(u), 'no credentials in the URL: they would show in logs; use auth');
+  .refine((u) => !/^https?:\/\/[^/@\s]*@/.test(u), 'no credentials in the URL (they would show in logs): use auth');
 
 const httpCommon = {
   url: httpUrl,
@@ -94,7 +94,7 @@ export const rtspShape = {
   url: z
     .string()
     .regex(/^rtsps?:\/\/[^/\s]+/, 'an rtsp:// or rtsps:// URL')
-    .refine((u) => !/^rtsps?:\/\/[^/@\s]*@/.test(u), 'no credentials in the URL: they would show in logs; use auth'),
+    .refine((u) => !/^rtsps?:\/\/[^/@\s]*@/.test(u), 'no credentials in the URL (they would show in logs): use auth'),
   /** RTSP credentials; ffmpeg answers Digest or Basic as the camera asks. */
   auth: CameraAuthSchema.optional(),
   /** `tcp` survives NAT and lossy links; `udp` has lower latency on a clean LAN. */

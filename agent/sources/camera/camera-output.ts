@@ -92,7 +92,8 @@ export class CameraOutput {
     } else if (this.periodMs > 0) {
       // A tenth of a period of slack, so a camera at exactly the cap is not halved by jitter.
       if (now + this.periodMs * 0.1 < this.due) return void this.skipped++;
-      this.due = Math.max(this.due + this.periodMs, now);
+      // Keep the cadence while frames come on time; after a gap, start it afresh from now.
+      this.due = now - this.due < this.periodMs ? this.due + this.periodMs : now + this.periodMs;
     }
     this.deliver(data, now, partId);
   }
