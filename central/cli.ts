@@ -43,17 +43,22 @@ const USAGE = `Usage:
   edgectl rollout start --model NAME@VERSION --target device:ID[,ID...]|site:ID|group:ID [--target ...]
                   --broker URL --key KEYFILE [--key-id ID] [--trust PUBFILE]... [--id ROLLOUT_ID]
                   [--waves 5%,25%,100%] [--halt-on-failure 20%] [--rollback-failed] [--wave-timeout 10m]
-                  [--devices-from-status] [broker options]
+                  [--devices-from-status] [--approval ROLE:K --approver PUBFILE...] [broker options]
       roll a published model out in waves of per-device signed desired states; a wave advances once all its
       devices committed, and halts the rollout when failures reach --halt-on-failure (--rollback-failed
       then sends the whole wave back). Progress is retained on <prefix>/rollouts/ID; the same id resumes it.
       Exit 0 done, 1 halted, 3 stopped by a signal.
+      With --approval each wave's desired states wait, retained, until K keys of the role (the --approver
+      public keys) have signed them with edgectl approve; agents whose trust config requires it refuse less.
   edgectl rollout resume --id ROLLOUT_ID --broker URL --key KEYFILE [--key-id ID] [broker options]
   edgectl rollout status --id ROLLOUT_ID --broker URL [--json] [--trust PUBFILE | --key KEYFILE] [broker options]
   edgectl rollback --target device:ID[,ID...]|site:ID|group:ID --model NAME [--to VERSION] [--reason TEXT]
                   --broker URL --key KEYFILE [--key-id ID] [--trust PUBFILE]... [broker options]
       signed desired states sending the devices back to VERSION (default: the highest published below
       the version each device serves)
+  edgectl approve --rollout ID --key APPROVER.key [--key-id ID] --trust OPS.pub... [--model NAME@VERSION] [--list]
+                  [broker options]
+      show the desired states of rollout ID that wait for approval and sign each (--list: only show them)
   edgectl models list (--dir BUNDLES_DIR | --broker URL) [--trust PUBFILE... | --key KEYFILE] [--json] [broker options]
       the model versions the registry holds (retained manifests, or the bundle folders under DIR), with lineage
   edgectl models diff NAME@A NAME@B (--dir BUNDLES_DIR | --broker URL) [--trust PUBFILE... | --key KEYFILE] [--json]
@@ -85,6 +90,7 @@ const COMMANDS: Record<string, Command> = {
   fleet: async (argv) => (await import('./fleet/fleet-command.js')).runFleet(argv),
   label: async (argv) => (await import('./feedback/label-command.js')).runLabel(argv),
   models: async (argv) => (await import('./models/models-command.js')).runModels(argv),
+  approve: async (argv) => (await import('./rollout/approve-command.js')).runApprove(argv),
   profile: async (argv) => (await import('./bundle/profile-command.js')).runProfile(argv),
   samples: async (argv) => (await import('./samples/pull.js')).runSamples(argv),
 };

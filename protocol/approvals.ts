@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import type { DevicePlacement } from './desired-state.js';
 import type { Check } from './manifest.js';
-import { KEY_ID_PATTERN, MAX_SIGNATURES, verifyEnvelope, type TrustStore, type VerifyErrorCode } from './signing.js';
+import { KEY_ID_PATTERN, MAX_SIGNATURES, SignatureSchema, verifyEnvelope, type TrustStore, type VerifyErrorCode } from './signing.js';
+import { DEVICE_ID_PATTERN, rolloutControllerTopic } from './topics.js';
 
 /*
  * k-of-n approvals. A role names trusted keys (the data scientist who packed a model, a
@@ -96,3 +97,35 @@ export function verifyRoleSignatures(envelope: unknown, trust: TrustStore, role:
   if (short !== undefined) return { ok: false, code: 'E_APPROVAL', reason: `needs ${short}` };
   return { ok: true, payload: verified.payload, keyIds: verified.keyIds, approvedBy: role.keyIds.filter((k) => verified.keyIds.includes(k)) };
 }
+
+/*
+ * Central's side. A rollout whose targets need approval retains each device's desired
+ * state, signed by the controller, on pendingDesiredTopic; agents never subscribe there.
+ * Each approver retains their own signature over that payload on approvalTopic, one topic
+ * per key, so two approvers signing at once cannot overwrite each other. The controller
+ * publishes the desired state with every valid approval attached once there are enough.
+ */
+
+/** Largest approval message accepted, checked before parsing. */
+export const APPROVAL_MAX_BYTES = 4096;
+
+/** Retained desired state of one device of a rollout, awaiting approval. */
+export function pendingDesiredTopic(prefix: string, rolloutId: string, device: string): string {
+  return `${rolloutControllerTopic(prefix, rolloutId)}/pending/${device}`;
+}
+
+/** Retained approval by one key of the pending desired state of one device of a rollout. */
+export function approvalTopic(prefix: string, rolloutId: string, device: string, keyId: string): string {
+  return `${rolloutControllerTopic(prefix, rolloutId)}/approvals/${device}/${keyId}`;
+}
+
+/** One approver's signature over a pending desired state (the payload's canonical form, as any envelope signature). */
+export const ApprovalMessageSchema = z.strictObject({
+  v: z.literal(1),
+  device: z.string().regex(DEVICE_ID_PATTERN),
+  /** The desired-state counter signed, so a stale approval is recognised without checking its signature. */
+  counter: z.number().int().positive(),
+  signature: SignatureSchema,
+  approvedAt: z.iso.datetime(),
+});
+export type ApprovalMessage = z.infer<typeof ApprovalMessageSchema>;

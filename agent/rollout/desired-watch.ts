@@ -1,3 +1,4 @@
+import { checkApprovals, type ApprovalPolicy } from '../../protocol/approvals.js';
 import { appliesTo, DESIRED_STATE_MAX_BYTES, DesiredState, type DevicePlacement, resolveDesired } from '../../protocol/desired-state.js';
 import { checkDesiredCounter } from '../../protocol/replay.js';
 import { openSigned } from '../../protocol/signed-message.js';
@@ -10,6 +11,8 @@ import type { TimeFloor } from './time-floor.js';
 export interface Refusal {
   code: string;
   reason: string;
+  /** The verified desired state refused, when it was refused for what it says rather than its signature. */
+  desired?: DesiredState;
 }
 
 /**
@@ -20,7 +23,7 @@ export class DesiredWatch {
   private readonly byTarget = new Map<string, DesiredState>();
 
   constructor(
-    private readonly opts: { prefix: string; placement: DevicePlacement; trust: TrustStore; store: RolloutStore; clock: TimeFloor },
+    private readonly opts: { prefix: string; placement: DevicePlacement; trust: TrustStore; store: RolloutStore; clock: TimeFloor; approvals?: ApprovalPolicy },
   ) {}
 
   /** Takes one retained message; returns a refusal, or undefined when accepted (or cleared). */
@@ -37,6 +40,9 @@ export class DesiredWatch {
       return { code: 'E_DESIRED_TOPIC', reason: `desired state for ${d.target.kind} "${d.target.id}" arrived on ${topic}` };
     }
     if (!appliesTo(d, this.opts.placement)) return { code: 'E_DESIRED_TARGET', reason: `desired state for ${d.target.kind} "${d.target.id}" does not concern this device` };
+    // Refused, it is not accepted: the counter floor stays, and the same state with enough signatures is taken when it comes.
+    const approved = this.opts.approvals ? checkApprovals(opened.keyIds, this.opts.approvals, this.opts.placement) : { ok: true as const };
+    if (!approved.ok) return { code: approved.code, reason: `desired state ${d.counter} for ${d.target.kind} "${d.target.id}" refused: ${approved.reason}`, desired: d };
     const key = `desired:${d.target.kind}:${d.target.id}`;
     const replay = checkDesiredCounter(d, this.opts.store.highest(key)?.counter);
     if (!replay.ok) return { code: replay.code, reason: replay.reason };

@@ -100,7 +100,7 @@ export class Rollout implements Component {
   async start(): Promise<void> {
     if (!this.opts.config.enabled) return;
     this.trust = loadTrust(this.opts.config);
-    this.desired = new DesiredWatch({ prefix: this.opts.topicPrefix, placement: this.opts.placement, trust: this.trust, store: this.store, clock: this.validity });
+    this.desired = new DesiredWatch({ prefix: this.opts.topicPrefix, placement: this.opts.placement, trust: this.trust, store: this.store, clock: this.validity, approvals: this.opts.config.approvals });
     this.switcher = new ModelSwitch({
       store: this.store,
       config: this.opts.config,
@@ -208,6 +208,11 @@ export class Rollout implements Component {
 
   private onDesired(topic: string, payload: Buffer): void {
     const refusal = this.desired?.accept(topic, payload);
+    if (refusal?.desired && !this.running) {
+      // Refused for what it says (too few approvals): central reads why in the device's rollout report.
+      const candidate = refusal.desired.models.find((m) => this.opts.slots.has(m.name));
+      this.reporter.transition('failed', { candidate, reason: refusal.reason, desiredCounter: refusal.desired.counter, rolloutId: refusal.desired.rollout?.id });
+    }
     if (refusal) return this.refuse('desired_refused', refusal);
     this.schedule();
   }

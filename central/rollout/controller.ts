@@ -4,6 +4,7 @@ import type { Signer, TrustStore } from '../../protocol/signing.js';
 import { deviceOfTopic, deviceTopics, fleetFilters } from '../../protocol/topics.js';
 import { parseFleetMessage } from '../fleet/fleet-state.js';
 import type { BrokerClient } from './connection.js';
+import { ApprovalGate, type ApprovedDesired } from './approval-gate.js';
 import { DesiredStatePublisher } from './desired-publisher.js';
 import { writeProgress, type RolloutProgress, type WaveProgress } from './progress.js';
 import { downloadLine } from './progress-text.js';
@@ -69,7 +70,7 @@ export class RolloutController {
         const wave = p.waves[p.currentWave - 1];
         if (!wave) throw new Error(`rollout ${p.id}: no wave ${p.currentWave}`);
         await this.seedReports(wave.devices);
-        if (wave.publishedAt === undefined) await this.publishWave(wave);
+        if (wave.publishedAt === undefined && !(await this.publishWave(wave))) return 'stopped';
         if (!(await this.waitForWave(wave))) return 'stopped';
       }
       return p.state;
@@ -93,7 +94,8 @@ export class RolloutController {
     if (!known || report.ts >= known.ts) this.reports.set(report.device, report);
   }
 
-  private async publishWave(wave: WaveProgress): Promise<void> {
+  /** Publishes the wave's desired states (once approved, when the rollout needs approval); false when stopped while waiting for approvals. */
+  private async publishWave(wave: WaveProgress): Promise<boolean> {
     const p = this.progress;
     const label = `wave ${wave.wave}/${p.waves.length}`;
     for (const device of wave.devices) {
@@ -101,25 +103,47 @@ export class RolloutController {
       if (serving && serving.version !== p.model.version && wave.previous[device] === undefined) wave.previous[device] = serving;
     }
     const current = await this.desired.current(wave.devices);
+    const change = { model: p.model, rollout: { id: p.id, wave: wave.wave } };
+    // Published by a run that was killed before it could record the wave: keep that counter.
+    const already = (device: string) => {
+      const held = current.get(device)!.state;
+      return held?.rollout?.id === p.id && held.rollout.wave === wave.wave && held.models.some((m) => m.name === p.model.name && m.version === p.model.version && m.counter === p.model.counter);
+    };
+    let approved: Map<string, ApprovedDesired> | undefined;
+    let gate: ApprovalGate | undefined;
+    if (p.approval) {
+      gate = new ApprovalGate(
+        { client: this.opts.client, prefix: this.opts.prefix, signer: this.opts.signer, trust: this.opts.trust, say: this.opts.say, log: this.opts.log, ...(this.opts.signal ? { signal: this.opts.signal } : {}), pause: (ms) => this.pause(ms), wake: () => this.wake(), tickMs: this.opts.tickMs ?? 1000 },
+        p.id,
+        p.approval,
+      );
+      const pending = await gate.pending(wave, current, wave.devices.filter((d) => !already(d)), change, this.desired);
+      approved = await gate.wait(label, pending);
+      if (!approved) return false;
+    }
     let reused = 0;
     for (const device of wave.devices) {
       const entry = current.get(device)!;
-      const held = entry.state;
-      // Published by a run that was killed before it could record the wave: keep that counter.
-      if (held?.rollout?.id === p.id && held.rollout.wave === wave.wave && held.models.some((m) => m.name === p.model.name && m.version === p.model.version && m.counter === p.model.counter)) {
-        wave.counters[device] = held.counter;
+      if (already(device)) {
+        wave.counters[device] = entry.state!.counter;
         reused++;
         continue;
       }
-      const published = await this.desired.publish(entry, { model: p.model, rollout: { id: p.id, wave: wave.wave } });
+      const ready = approved?.get(device);
+      const published = ready ? await this.desired.publishSigned(entry, ready.envelope) : await this.desired.publish(entry, change);
       wave.counters[device] = published.state.counter;
-      this.opts.log.info({ device, counter: published.state.counter, topic: published.topic }, 'desired state published');
+      if (ready) {
+        wave.approvedBy = { ...wave.approvedBy, [device]: ready.approvedBy };
+        await gate?.clear(device);
+      }
+      this.opts.log.info({ device, counter: published.state.counter, topic: published.topic, approvedBy: ready?.approvedBy }, 'desired state published');
     }
     wave.publishedAt = this.now();
     wave.state = 'waiting';
     await writeProgress(this.opts.client, this.opts.prefix, p, this.opts.signer, this.now());
     const names = wave.devices.length <= 8 ? ` (${wave.devices.join(', ')})` : '';
     this.opts.say(`${label}: desired state ${p.model.name} ${p.model.version} published to ${wave.devices.length} device${wave.devices.length > 1 ? 's' : ''}${names}${reused ? `, ${reused} already had it` : ''}`);
+    return true;
   }
 
   /** Waits until the wave is through or halts; false when stopped by the signal. */

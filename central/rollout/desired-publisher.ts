@@ -2,7 +2,7 @@ import { AgentError } from '../../agent/errors.js';
 import { DESIRED_STATE_MAX_BYTES, DesiredState, type ModelRef } from '../../protocol/desired-state.js';
 import { formatIssues } from '../../protocol/parse.js';
 import { openSigned } from '../../protocol/signed-message.js';
-import { signEnvelope, verifyEnvelope, type Signer, type TrustStore } from '../../protocol/signing.js';
+import { signEnvelope, verifyEnvelope, type SignedEnvelope, type Signer, type TrustStore } from '../../protocol/signing.js';
 import { desiredStateTopic } from '../../protocol/topics.js';
 import type { BrokerClient } from './connection.js';
 
@@ -95,7 +95,11 @@ export class DesiredStatePublisher {
 
   /** Signs and publishes (retained, QoS 1) the device's new desired state. */
   async publish(current: CurrentDesired, change: DesiredChange): Promise<PublishedDesired> {
-    const { signer, client } = this.opts;
+    return this.publishSigned(current, signEnvelope(this.prepare(current, change), this.opts.signer));
+  }
+
+  /** The device's next desired state, not yet signed or published (its counter is taken). */
+  prepare(current: CurrentDesired, change: DesiredChange): DesiredState {
     const now = this.now();
     const previous = current.state;
     // An expired state no longer applies on the agent; carrying its models on would revive them.
@@ -112,15 +116,20 @@ export class DesiredStatePublisher {
     };
     const parsed = DesiredState.safeParse(candidate);
     if (!parsed.success) throw new AgentError('E_DESIRED_STATE', `the desired state for ${current.device} would be invalid: ${formatIssues(parsed.error.issues)}`);
-    const state = parsed.data;
-    const envelope = signEnvelope(state, signer);
+    this.issued.set(current.topic, parsed.data.counter);
+    return parsed.data;
+  }
+
+  /** Publishes (retained, QoS 1) a desired state signed here, with any approvals added to it. */
+  async publishSigned(current: CurrentDesired, envelope: SignedEnvelope<DesiredState>): Promise<PublishedDesired> {
+    const state = envelope.payload;
     // A state its own key cannot verify must never reach the fleet.
     const self = verifyEnvelope(envelope, this.opts.trust);
-    if (!self.ok) throw new AgentError('E_DESIRED_SIGN', `the signed desired state does not verify with the signing key: ${self.reason}`);
+    if (!self.ok || !self.keyIds.includes(this.opts.signer.keyId)) throw new AgentError('E_DESIRED_SIGN', `the signed desired state does not verify with the signing key: ${self.ok ? 'not signed by it' : self.reason}`);
     const bytes = Buffer.from(JSON.stringify(envelope));
     if (bytes.length > DESIRED_STATE_MAX_BYTES) throw new AgentError('E_DESIRED_SIZE', `the desired state for ${current.device} is ${bytes.length} bytes; agents accept at most ${DESIRED_STATE_MAX_BYTES}`);
-    await client.publishRetained(current.topic, bytes);
-    this.issued.set(current.topic, state.counter);
+    await this.opts.client.publishRetained(current.topic, bytes);
+    this.issued.set(current.topic, Math.max(this.issued.get(current.topic) ?? 0, state.counter));
     current.state = state;
     return { device: current.device, topic: current.topic, state };
   }

@@ -20,6 +20,8 @@ export interface RolloutRequest {
   waveTimeoutMs: number;
   /** Refuse named devices the broker has no retained status for (--devices-from-status). */
   knownDevicesOnly: boolean;
+  /** The approvals every desired state of the rollout waits for (--approval). */
+  approval?: RolloutProgress['approval'];
 }
 
 /**
@@ -60,6 +62,7 @@ export async function planRollout(client: BrokerClient, prefix: string, trust: T
     startedAt: now,
     updatedAt: now,
     startedBy: operatorName(),
+    ...(req.approval ? { approval: req.approval } : {}),
   };
 }
 

@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { AgentError } from '../../agent/errors.js';
 import { ModelRefSchema } from '../../protocol/desired-state.js';
 import { openSigned } from '../../protocol/signed-message.js';
-import { signEnvelope, type Signer, type TrustStore } from '../../protocol/signing.js';
+import { ROLE_NAME_PATTERN } from '../../protocol/approvals.js';
+import { KEY_ID_PATTERN, MAX_SIGNATURES, signEnvelope, TrustedKeySchema, type Signer, type TrustStore } from '../../protocol/signing.js';
 import { DEVICE_ID_PATTERN, rolloutControllerTopic } from '../../protocol/topics.js';
 import type { BrokerClient } from './connection.js';
 
@@ -41,6 +42,8 @@ export const WaveProgressSchema = z.strictObject({
   previous: z.record(z.string(), ModelRefSchema),
   outcomes: z.record(z.string(), DeviceOutcomeSchema),
   finishedAt: epochMs.optional(),
+  /** With approval: the approver key ids whose signatures went out with each device's desired state. */
+  approvedBy: z.record(z.string(), z.array(z.string().regex(KEY_ID_PATTERN))).optional(),
 });
 export type WaveProgress = z.infer<typeof WaveProgressSchema>;
 
@@ -61,6 +64,19 @@ export const RolloutProgress = z.strictObject({
   startedAt: epochMs,
   updatedAt: epochMs,
   startedBy: z.string().max(200),
+  /**
+   * Set when the targets need approval (`--approval ROLE:K`): a wave's desired states wait,
+   * retained on pendingDesiredTopic, until K keys of the role signed each, and go out with
+   * those signatures. The keys are here, signed with the progress, so a resumed controller
+   * checks approvals against the keys the rollout was started with.
+   */
+  approval: z
+    .strictObject({
+      role: z.string().regex(ROLE_NAME_PATTERN),
+      minSignatures: z.number().int().min(1).max(MAX_SIGNATURES),
+      keys: z.array(TrustedKeySchema).min(1).max(MAX_SIGNATURES),
+    })
+    .optional(),
 });
 export type RolloutProgress = z.infer<typeof RolloutProgress>;
 

@@ -4,6 +4,7 @@ import { AgentError, errorMessage } from '../../agent/errors.js';
 import { MODEL_NAME_PATTERN, ModelVersionSchema } from '../../protocol/manifest.js';
 import { DEVICE_ID_PATTERN, rolloutControllerTopic } from '../../protocol/topics.js';
 import { BROKER_OPTIONS, KEY_OPTIONS, UsageError, brokerOptions, commandLog, failureLine, loadKeys, parseDuration, parsePercent, type CommandKeys } from './command-options.js';
+import { approvalFromFlags } from './approval-options.js';
 import { BrokerClient } from './connection.js';
 import { RolloutController } from './controller.js';
 import { defaultRolloutId, planRollout, type RolloutRequest } from './plan.js';
@@ -28,6 +29,8 @@ const OPTIONS = {
   'wave-timeout': { type: 'string', default: '10m' },
   id: { type: 'string' },
   'devices-from-status': { type: 'boolean', default: false },
+  approval: { type: 'string' },
+  approver: { type: 'string', multiple: true, default: [] as string[] },
   json: { type: 'boolean', default: false },
 } as const;
 
@@ -60,6 +63,8 @@ export async function runRollout(argv: string[]): Promise<number> {
 /** start and resume: plan or read the progress, then run the controller until it ends. */
 async function drive(sub: 'start' | 'resume', values: Values, log: Logger): Promise<number> {
   const request = sub === 'start' ? requestOf(values) : undefined;
+  const approval = sub === 'start' ? await approvalFromFlags(values.approval, values.approver, values['rollback-failed']) : undefined;
+  if (request && approval) request.approval = approval;
   const connect = brokerOptions(values, 'rollout', log);
   const keys = await loadKeys(values, 'signer');
   for (const w of keys.warnings) console.error(`edgectl rollout: warning: ${w}`);
@@ -132,6 +137,7 @@ async function progressToRun(client: BrokerClient, prefix: string, keys: Command
       `in ${progress.waves.length} wave${progress.waves.length === 1 ? '' : 's'} (${waves}); halts when ${progress.haltOnFailurePct}% of a wave fails; wave timeout ${formatMs(progress.waveTimeoutMs)}`,
   );
   console.log(`  progress retained on ${rolloutControllerTopic(prefix, id)}`);
+  if (progress.approval) console.log(`  each wave waits for ${progress.approval.minSignatures} approval${progress.approval.minSignatures > 1 ? 's' : ''} from role "${progress.approval.role}" (${progress.approval.keys.map((k) => k.id).join(', ')}): edgectl approve --rollout ${id}`);
   return progress;
 }
 
