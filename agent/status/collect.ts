@@ -138,7 +138,7 @@ export class StatusCollector implements StatusApi {
       const psi = d?.limits(s.model)?.psi;
       return this.driftHistory!.series(s.model, since, ts, { psiWarn: psi?.warn ?? null, psiAlarm: psi?.alarm ?? null });
     });
-    return { minutes: query.minutes, ts, metrics: this.recent.since(since, this.sample()), drift };
+    return { minutes: query.minutes, ts, metrics: this.recent.since(since, this.sample(ts)), drift };
   }
 
   /** Samples the charted figures every 10 s until the returned function is called. */
@@ -148,11 +148,12 @@ export class StatusCollector implements StatusApi {
     return () => clearInterval(timer);
   }
 
-  private sample(): MetricSample {
+  /** The charted figures now; `ts` (wall ms) when the caller already read the clock. */
+  private sample(ts = this.o.clock.now()): MetricSample {
     const { metrics, clock } = this.o;
     const now = clock.monotonic();
     const commit = summary(metrics.recentFrameToCommit, now);
-    return { ts: clock.now(), predictionsPerS: metrics.predictionRate.rate(now), p50Ms: commit.p50Ms, p99Ms: commit.p99Ms, outboxPending: this.o.outbox.pendingCount() };
+    return { ts, predictionsPerS: metrics.predictionRate.rate(now), p50Ms: commit.p50Ms, p99Ms: commit.p99Ms, outboxPending: this.o.outbox.pendingCount() };
   }
 
   /** Sensor models are listed with the image models; rollout does not manage them. */
