@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { parse } from 'yaml';
 import { BinProcess, REPO_ROOT } from '../helpers/child.js';
 import type { TestPki } from '../helpers/certs.js';
+import { freePort } from '../helpers/broker.js';
 import { DEPLOY_CONF, startFleetBroker } from '../helpers/fleet-broker.js';
 import { pgSchema } from '../helpers/postgres.js';
 import { prediction, startSyncDevice } from '../helpers/sync-device.js';
@@ -142,7 +143,7 @@ function localCommand(cmd: string[], map: Record<string, string>): string[] {
   return cmd.map((arg) => Object.entries(map).reduce((a, [from, to]) => a.split(from).join(to), arg));
 }
 
-test('the compose stack for real: its certificates, its broker config, its two ingest commands on PostgreSQL sharing one device', { skip: !existsSync(MOSQUITTO) && `${MOSQUITTO} missing`, timeout: 90_000 }, async (t) => {
+test('the compose stack for real: its certificates, its broker config, its two ingest commands on PostgreSQL sharing one device, its artifact server', { skip: !existsSync(MOSQUITTO) && `${MOSQUITTO} missing`, timeout: 90_000 }, async (t) => {
   const host = lifo(t);
   const dir = await tempDir(host);
   const pkiDir = join(dir, 'pki');
@@ -193,4 +194,17 @@ test('the compose stack for real: its certificates, its broker config, its two i
     batches.push(stopped[0]!.batches);
   }
   assert.ok(batches.every((b) => b > 0), `both workers took batches from the shared subscription: ${batches.join(' + ')}`);
+
+  // The artifact server's command, on a free port, serving a bundle folder with byte ranges.
+  const bundles = join(dir, 'bundles');
+  mkdirSync(join(bundles, 'defect/1.5.0'), { recursive: true });
+  writeFileSync(join(bundles, 'defect/1.5.0/model.onnx'), Buffer.from('0123456789'));
+  const port = await freePort();
+  const serve = new BinProcess('edgectl', localCommand(compose.services.artifacts!.command!, { '/srv/bundles': bundles, '8080': String(port) }));
+  host.after(() => serve.stop('SIGKILL'));
+  await waitFor('the artifact server to listen', () => serve.stdout.includes('"artifact server listening"') || !serve.running, 20_000);
+  const res = await fetch(`http://127.0.0.1:${port}/defect/1.5.0/model.onnx`, { headers: { range: 'bytes=2-5' } });
+  assert.equal(res.status, 206, serve.tail());
+  assert.equal(await res.text(), '2345');
+  assert.equal(await serve.stop('SIGTERM', 15_000), 0, serve.tail());
 });
