@@ -39,3 +39,35 @@ export function within<T>(work: Promise<T>, ms: number | undefined): Promise<T> 
 export function failureReason(err: unknown): 'timeout' | 'error' {
   return err instanceof StepTimeout ? 'timeout' : 'error';
 }
+
+/**
+ * Runs work of one model with a deadline, and keeps count of runs that overran it and are
+ * still going: while one is, the model is not asked again (its late runs would pile up on
+ * the CPU), and callers go straight to their next step.
+ */
+export class DeadlineGate {
+  private late = 0;
+
+  constructor(private readonly ms: number | undefined) {}
+
+  /** Whether a run that overran its deadline is still going. */
+  get busy(): boolean {
+    return this.late > 0;
+  }
+
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    const running = work();
+    try {
+      return await within(running, this.ms);
+    } catch (err) {
+      if (err instanceof StepTimeout) {
+        this.late++;
+        const done = () => {
+          this.late--;
+        };
+        running.then(done, done);
+      }
+      throw err;
+    }
+  }
+}

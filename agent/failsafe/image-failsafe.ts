@@ -5,7 +5,7 @@ import { imageStats } from '../drift/image-stats.js';
 import { AgentError } from '../errors.js';
 import type { Classification, ImageModel } from '../pipeline/image-pipeline.js';
 import type { ImagePreprocessor } from '../preprocess/image.js';
-import { failureReason, unusable, within } from './answer-check.js';
+import { DeadlineGate, failureReason, unusable } from './answer-check.js';
 import { describeRule, firstRule } from './rules.js';
 
 /** What the chain tells about each answer: the step that made it and why the steps before it were passed over. */
@@ -28,7 +28,13 @@ export interface ImageFailsafeOptions {
  * A frame that cannot be decoded is the frame's fault and is refused, not passed down.
  */
 export class ImageFailsafe implements ImageModel {
-  constructor(private readonly o: ImageFailsafeOptions) {}
+  private readonly primaryGate: DeadlineGate;
+  private readonly fallbackGate: DeadlineGate;
+
+  constructor(private readonly o: ImageFailsafeOptions) {
+    this.primaryGate = new DeadlineGate(o.config.timeoutMs);
+    this.fallbackGate = new DeadlineGate(o.config.fallback?.timeoutMs ?? o.config.timeoutMs);
+  }
 
   get name(): string {
     return this.o.primary.name;
@@ -40,25 +46,28 @@ export class ImageFailsafe implements ImageModel {
 
   async classify(image: Buffer): Promise<Classification> {
     const { config } = this.o;
-    let reason: string;
+    let reason = 'timeout';
     let stats: ImageStats | undefined;
-    try {
-      const answer = await within(this.o.primary.classify(image), config.timeoutMs);
-      const bad = unusable(answer, config.minConfidence);
-      if (!bad) {
-        this.o.onStep('model', undefined);
-        return answer;
+    // While a run that overran its deadline is still going, the model is passed over as timed out.
+    if (!this.primaryGate.busy) {
+      try {
+        const answer = await this.primaryGate.run(() => this.o.primary.classify(image));
+        const bad = unusable(answer, config.minConfidence);
+        if (!bad) {
+          this.o.onStep('model', undefined);
+          return answer;
+        }
+        reason = bad;
+        stats = answer.inputs?.image;
+      } catch (err) {
+        if (err instanceof AgentError && err.code === 'E_IMAGE_DECODE') throw err;
+        reason = failureReason(err);
       }
-      reason = bad;
-      stats = answer.inputs?.image;
-    } catch (err) {
-      if (err instanceof AgentError && err.code === 'E_IMAGE_DECODE') throw err;
-      reason = failureReason(err);
     }
     const fallback = this.o.fallback();
-    if (fallback) {
+    if (fallback && !this.fallbackGate.busy) {
       try {
-        const answer = await within(fallback.classify(image), config.fallback?.timeoutMs ?? config.timeoutMs);
+        const answer = await this.fallbackGate.run(() => fallback.classify(image));
         if (!unusable(answer, config.minConfidence)) return this.answered('fallback', reason, { ...answer, inputs: undefined });
         stats ??= answer.inputs?.image;
       } catch (err) {

@@ -2,7 +2,7 @@ import type { PredictionStep } from '../../protocol/predictions.js';
 import type { FailsafeConfig } from '../config/failsafe-schema.js';
 import type { TabularResult } from '../inference/tabular-decode.js';
 import type { SensorModel } from '../pipeline/sensor-pipeline.js';
-import { failureReason, unusable, within } from './answer-check.js';
+import { DeadlineGate, failureReason, unusable } from './answer-check.js';
 import type { StepListener } from './image-failsafe.js';
 import { describeRule, firstRule } from './rules.js';
 
@@ -17,6 +17,8 @@ export interface RowPredictor {
  */
 export class SensorFailsafe implements SensorModel {
   private readonly keys: string[];
+  private readonly primaryGate: DeadlineGate;
+  private readonly fallbackGate: DeadlineGate;
 
   constructor(
     private readonly primary: SensorModel,
@@ -25,6 +27,8 @@ export class SensorFailsafe implements SensorModel {
     private readonly onStep: StepListener,
   ) {
     this.keys = primary.config.features.map((f) => `${f.tag}.${f.fn}`);
+    this.primaryGate = new DeadlineGate(failsafe.timeoutMs);
+    this.fallbackGate = new DeadlineGate(failsafe.fallback?.timeoutMs ?? failsafe.timeoutMs);
   }
 
   get name(): string {
@@ -41,22 +45,25 @@ export class SensorFailsafe implements SensorModel {
 
   async predict(features: Float32Array): Promise<TabularResult> {
     const c = this.failsafe;
-    let reason: string;
-    try {
-      const answer = await within(this.primary.predict(features), c.timeoutMs);
-      const bad = this.unusable(answer);
-      if (!bad) {
-        this.onStep('model', undefined);
-        return answer;
+    let reason = 'timeout';
+    // While a run that overran its deadline is still going, the model is passed over as timed out.
+    if (!this.primaryGate.busy) {
+      try {
+        const answer = await this.primaryGate.run(() => this.primary.predict(features));
+        const bad = this.unusable(answer);
+        if (!bad) {
+          this.onStep('model', undefined);
+          return answer;
+        }
+        reason = bad;
+      } catch (err) {
+        reason = failureReason(err);
       }
-      reason = bad;
-    } catch (err) {
-      reason = failureReason(err);
     }
     const fallback = this.fallback();
-    if (fallback) {
+    if (fallback && !this.fallbackGate.busy) {
       try {
-        const answer = await within(fallback.predict(features), c.fallback?.timeoutMs ?? c.timeoutMs);
+        const answer = await this.fallbackGate.run(() => fallback.predict(features));
         if (!this.unusable(answer)) return this.answered('fallback', reason, answer);
       } catch {
         // on to the rules

@@ -15,6 +15,8 @@ export interface PredictionSummary {
   /** Wall ms the broker acknowledged it; null while in the outbox. */
   sentAt: number | null;
   flags: string[];
+  /** The fail-safe step that made it: `model` (the serving model), `fallback`, `rule` or `manual` (needs inspection). */
+  step: string;
 }
 
 /** One prediction in full, with what the agent kept beside it (each null when there is none). */
@@ -54,6 +56,7 @@ interface Row {
   label: string;
   score: number;
   sent_at: number | null;
+  step: string;
   drift_level?: string | null;
 }
 
@@ -77,7 +80,7 @@ export class StoreView {
     db: SqliteDatabase,
     private readonly flagBelow: number,
   ) {
-    const columns = 'seq, ts, source, model, model_version, label, score, sent_at';
+    const columns = 'seq, ts, source, model, model_version, label, score, sent_at, step';
     // The level of the drift window each prediction was judged in: one index seek per row, only for rows listed or filtered on.
     const driftLevel = 'SELECT level FROM drift_windows w WHERE w.model = p.model AND w.ended_at >= p.ts ORDER BY w.ended_at LIMIT 1';
     this.newest = db.prepare(
@@ -145,7 +148,8 @@ export class StoreView {
       label: r.label,
       score: r.score,
       sentAt: r.sent_at,
-      flags: [...(r.score < this.flagBelow ? ['low_confidence'] : []), ...(r.drift_level === 'alarm' ? ['drift_alarm'] : [])],
+      flags: [...(r.score < this.flagBelow ? ['low_confidence'] : []), ...(r.drift_level === 'alarm' ? ['drift_alarm'] : []), ...(r.step !== 'model' ? [`failsafe_${r.step}`] : [])],
+      step: r.step,
     };
   }
 }
