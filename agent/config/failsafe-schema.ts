@@ -34,6 +34,7 @@ export const FailsafeSchema = z.strictObject({
       version: z.string().min(1).default('fallback'),
       /** Labels when they differ from the serving model's. */
       labels: z.array(z.string()).optional(),
+      /** The fallback's own deadline; none when absent (it is the last model to ask). */
       timeoutMs: z.number().int().positive().optional(),
     })
     .optional(),

@@ -1,3 +1,4 @@
+import { AgentError } from '../errors.js';
 import type { ScoredLabel } from '../../protocol/predictions.js';
 
 /** Why an answer is not used, when it is not: it has a NaN or infinite score, or its top score is too low. */
@@ -35,9 +36,11 @@ export function within<T>(work: Promise<T>, ms: number | undefined): Promise<T> 
   });
 }
 
-/** A failed step's reason as a prediction records it. */
-export function failureReason(err: unknown): 'timeout' | 'error' {
-  return err instanceof StepTimeout ? 'timeout' : 'error';
+/** A failed step's reason as a prediction records it: the output decoders refuse NaN and infinite scores with E_MODEL_OUTPUT. */
+export function failureReason(err: unknown): 'timeout' | 'nan' | 'error' {
+  if (err instanceof StepTimeout) return 'timeout';
+  if (err instanceof AgentError && err.code === 'E_MODEL_OUTPUT' && /NaN|Infinity/.test(err.message)) return 'nan';
+  return 'error';
 }
 
 /**

@@ -33,7 +33,7 @@ export class ImageFailsafe implements ImageModel {
 
   constructor(private readonly o: ImageFailsafeOptions) {
     this.primaryGate = new DeadlineGate(o.config.timeoutMs);
-    this.fallbackGate = new DeadlineGate(o.config.fallback?.timeoutMs ?? o.config.timeoutMs);
+    this.fallbackGate = new DeadlineGate(o.config.fallback?.timeoutMs);
   }
 
   get name(): string {

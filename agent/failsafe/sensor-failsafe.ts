@@ -28,7 +28,7 @@ export class SensorFailsafe implements SensorModel {
   ) {
     this.keys = primary.config.features.map((f) => `${f.tag}.${f.fn}`);
     this.primaryGate = new DeadlineGate(failsafe.timeoutMs);
-    this.fallbackGate = new DeadlineGate(failsafe.fallback?.timeoutMs ?? failsafe.timeoutMs);
+    this.fallbackGate = new DeadlineGate(failsafe.fallback?.timeoutMs);
   }
 
   get name(): string {
