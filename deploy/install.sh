@@ -67,8 +67,8 @@ fi
 # Numeric ids, read from the (possibly prefixed) files: the host may not know the user.
 uid=$(awk -F: '$1 == "edge-agent" { print $3 }' "$root/etc/passwd")
 gid=$(awk -F: '$1 == "edge-agent" { print $3 }' "$root/etc/group")
-# GPIO and LED access for the status LED, when the gateway has such groups.
-for group in gpio leds; do
+# GPIO and LED access for the status LED, video for USB cameras, when the gateway has such groups.
+for group in gpio leds video; do
   if grep -q "^$group:" "$root/etc/group" && ! grep -q "^$group:.*[:,]edge-agent\(,\|$\)" "$root/etc/group"; then
     usermod ${root:+--prefix "$root"} -a -G "$group" edge-agent
   fi

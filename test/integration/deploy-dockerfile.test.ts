@@ -94,7 +94,7 @@ test('Dockerfile.arm64: non-root, volumes for state and config, tini as init, a 
 
   const entry = JSON.parse(one(run, 'ENTRYPOINT')) as string[];
   assert.deepEqual(entry.slice(0, 2), ['/usr/bin/tini', '--'], 'tini forwards SIGTERM and reaps children');
-  assert.match(all(run, 'RUN').join('\n'), /apt-get install -y --no-install-recommends tini/);
+  assert.match(all(run, 'RUN').join('\n'), /apt-get install -y --no-install-recommends tini \$\(\[ "\$FFMPEG" = 1 \] && echo ffmpeg\)/, 'tini, and ffmpeg for the rtsp, usb and video cameras unless FFMPEG=0');
   assert.deepEqual(entry.slice(2), ['node', '/app/bin/edge-agent.js']);
   assert.deepEqual(JSON.parse(one(run, 'CMD')), ['run', '--config', '/etc/edge-agent/edge-agent.yaml']);
 

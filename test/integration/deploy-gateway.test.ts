@@ -96,12 +96,12 @@ function builtSource(dir: string): string {
   return src;
 }
 
-/** An empty system: the account files useradd expects, and a gpio group as on a Raspberry Pi OS. */
+/** An empty system: the account files useradd expects, and video and gpio groups as on a Raspberry Pi OS. */
 function emptyRoot(dir: string): string {
   const root = join(dir, 'root');
   mkdirSync(join(root, 'etc'), { recursive: true });
   writeFileSync(join(root, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/bash\n');
-  writeFileSync(join(root, 'etc/group'), 'root:x:0:\ngpio:x:997:\n');
+  writeFileSync(join(root, 'etc/group'), 'root:x:0:\nvideo:x:44:\ngpio:x:997:\n');
   writeFileSync(join(root, 'etc/shadow'), 'root:*:19000:0:99999:7:::\n', { mode: 0o640 });
   writeFileSync(join(root, 'etc/gshadow'), 'root:*::\n', { mode: 0o640 });
   return root;
@@ -128,6 +128,7 @@ test('install.sh installs user, code, config, state and the enabled unit, and a 
   const [uid, gid] = [Number(user[1]), Number(user[2])];
   assert.ok(uid < 1000, 'a system uid');
   assert.match(readFileSync(join(root, 'etc/group'), 'utf8'), /^gpio:x:997:edge-agent$/m, 'in the gpio group for the status LED');
+  assert.match(readFileSync(join(root, 'etc/group'), 'utf8'), /^video:x:44:edge-agent$/m, 'in the video group for USB cameras');
   assert.equal(passwd.split('\n').filter((l) => l.startsWith('edge-agent:')).length, 1);
 
   const stat = (p: string) => lstatSync(join(root, p));
