@@ -10,6 +10,9 @@ import { StreamCamera } from './stream-camera.js';
 /** ffmpeg gets this long to exit after SIGTERM before SIGKILL. */
 const KILL_GRACE_MS = 2000;
 
+/** ffmpeg probes a stream for up to 5 s (its analyzeduration) before the first frame. */
+const FIRST_FRAME_GRACE_MS = 5000;
+
 /** Last bytes of ffmpeg's stderr kept for the reason a run ended. */
 const STDERR_TAIL = 2048;
 
@@ -29,6 +32,7 @@ export function ffmpegSource(opts: CameraSourceOptions<RtspSourceConfig | UsbSou
     id: config.id,
     target,
     stallTimeoutMs: config.stallTimeoutMs,
+    firstFrameGraceMs: FIRST_FRAME_GRACE_MS,
     reconnect: config.reconnect,
     maxBytes: config.maxBytes,
     output: new CameraOutput({ ...opts, config }),

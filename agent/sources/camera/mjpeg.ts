@@ -33,6 +33,8 @@ export function mjpegSource(opts: CameraSourceOptions<MjpegSourceConfig>): Strea
     id: config.id,
     target: `MJPEG ${http.describe()}`,
     stallTimeoutMs: config.stallTimeoutMs,
+    // The headers may take up to the request timeout; got enforces that one.
+    firstFrameGraceMs: config.timeoutMs,
     reconnect: config.reconnect,
     maxBytes: config.maxBytes,
     output,

@@ -17,6 +17,8 @@ export interface StreamCameraOptions {
   /** What the camera is, for logs and events, without credentials. */
   target: string;
   stallTimeoutMs: number;
+  /** Added to the stall timeout before a connection's first frame: connecting and probing the stream take time. */
+  firstFrameGraceMs: number;
   reconnect: { minMs: number; maxMs: number };
   maxBytes: number;
   open: OpenStream;
@@ -89,8 +91,8 @@ export class StreamCamera implements Component, CaptureTarget {
     let delivered = false;
     // The watchdog looks a few times per timeout: a stall is found within 1.25 × stallTimeoutMs.
     const watchdog = setInterval(() => {
-      const last = delivered ? output.lastSeenAt! : openedAt;
-      if (clock.monotonic() - last > stallTimeoutMs) {
+      const quiet = clock.monotonic() - (delivered ? output.lastSeenAt! : openedAt);
+      if (quiet > stallTimeoutMs + (delivered ? 0 : this.opts.firstFrameGraceMs)) {
         stalled = true;
         connection.abort();
       }
