@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
@@ -28,6 +28,9 @@ const IMAGES = 4;
 function skipReason(): string | undefined {
   if (!existsSync(join(DIR, 'ready'))) return `no arm64 tree in ${DIR}: run test/deploy/arm64/prepare.sh (as root) to prepare it`;
   if (!existsSync(QEMU)) return `${QEMU} missing: apt-get install qemu-user-static`;
+  if (readFileSync(join(DIR, 'app', 'package-lock.json'), 'utf8') !== readFileSync(join(REPO_ROOT, 'package-lock.json'), 'utf8')) {
+    return `the arm64 tree in ${DIR} was made for another package-lock.json: run test/deploy/arm64/prepare.sh again`;
+  }
   if (spawnSync('unshare', ['-m', 'true']).status !== 0) return 'cannot create a mount namespace (unshare -m): needs root';
   return undefined;
 }
