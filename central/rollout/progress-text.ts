@@ -10,11 +10,13 @@ export function progressText(p: RolloutProgress, signature: string): string {
     `  targets ${p.targets.join(' ')}; halts when ${p.haltOnFailurePct}% of a wave fails; wave timeout ${formatMs(p.waveTimeoutMs)}; on halt: ${p.rollbackFailed ? 'roll the wave back' : 'failed devices roll themselves back'}`,
     `  started ${new Date(p.startedAt).toISOString()} by ${p.startedBy}, updated ${new Date(p.updatedAt).toISOString()}; ${signature}`,
   ];
+  if (p.approval) lines.push(`  each wave waits for ${p.approval.minSignatures} approval${p.approval.minSignatures > 1 ? 's' : ''} from role "${p.approval.role}" (${p.approval.keys.map((k) => k.id).join(', ')}): edgectl approve --rollout ${p.id}`);
   for (const w of p.waves) {
     const devices = w.devices.map((d) => {
       const o = w.outcomes[d];
-      if (o) return `${d} ${o.result}${o.reason ? ` (${o.reason})` : ''}`;
-      return `${d} ${w.publishedAt === undefined ? 'not yet asked' : 'waiting'}`;
+      if (o) return `${d} ${o.result}${o.reason ? ` (${o.reason})` : ''}${w.approvedBy?.[d] ? `, approved by ${w.approvedBy[d].join(', ')}` : ''}`;
+      if (w.publishedAt === undefined) return `${d} ${p.approval && w.wave === p.currentWave && p.state === 'running' ? 'waiting for approval' : 'not yet asked'}`;
+      return `${d} waiting${w.approvedBy?.[d] ? ` (approved by ${w.approvedBy[d].join(', ')})` : ''}`;
     });
     lines.push(`  wave ${w.wave} (${w.sharePct}%): ${w.state}${w.publishedAt ? `, published ${new Date(w.publishedAt).toISOString()}` : ''}`);
     // A wave of thousands would bury the rest; the JSON form (--json) has them all.
