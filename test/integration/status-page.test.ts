@@ -11,7 +11,7 @@ import { waitFor } from '../helpers/wait.js';
 /** The demo as a user starts it; its page URL is parsed from what it prints. */
 async function startDemo(host: { after(fn: () => unknown): unknown }): Promise<{ demo: BinProcess; url: string }> {
   const dir = await tempDir(host, 'status-page-');
-  const demo = new BinProcess('edge-agent', ['demo', '--duration', '90', '--dir', dir]).cleanupWith(host);
+  const demo = new BinProcess('edge-agent', ['demo', '--duration', '180', '--dir', dir]).cleanupWith(host);
   const pageLine = /^ {2}page: +(http:\/\/127\.0\.0\.1:\d+)\//m;
   await demo.waitForOutput('the demo to print its page URL', (p) => pageLine.test(p.stdout), 30_000);
   return { demo, url: pageLine.exec(demo.stdout)![1]! };
@@ -38,7 +38,7 @@ async function number(page: Page, selector: string): Promise<number> {
   return Number((await page.locator(selector).textContent())?.replace(/[^\d.]/g, '') ?? NaN);
 }
 
-test('the status page in a real browser: live overview, prediction detail, events, refused action', { skip, timeout: 90_000 }, async (t) => {
+test('the status page in a real browser: live overview, prediction detail, events, refused action', { skip, timeout: 150_000 }, async (t) => {
   const host = lifo(t);
   const { demo, url } = await startDemo(host);
   const browser: Browser = await launchBrowser(host);
