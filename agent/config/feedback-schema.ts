@@ -39,8 +39,8 @@ export type SegmentKey = z.infer<typeof SegmentKeySchema>;
 
 /**
  * Statistics per segment (camera, line, product code, ...) per audit period, stored and sent
- * to central, and a `segment_disparity` event when one segment differs from the rest of
- * its model's predictions by more than a limit.
+ * to central, and a `segment_disparity` event when one segment differs from the typical one
+ * (by the median over its model's segments) by more than a limit.
  */
 export const SegmentsSchema = z
   .strictObject({
@@ -50,7 +50,7 @@ export const SegmentsSchema = z
     periodS: z.number().positive().default(300),
     /** ...and segments with fewer predictions in it are not compared. */
     minPredictions: z.number().int().min(1).default(50),
-    /** Differences between a segment and the rest beyond which the disparity event is raised. */
+    /** Differences between a segment and the typical (median) segment beyond which the disparity event is raised. */
     disparity: z
       .strictObject({
         /** Total variation distance between the class mixes (0 same, 1 disjoint). */

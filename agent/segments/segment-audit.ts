@@ -6,13 +6,13 @@ import type { SegmentsConfig } from '../config/feedback-schema.js';
 import type { EventSink } from '../events.js';
 import type { TagBoard } from '../features/tag-board.js';
 import type { Component } from '../lifecycle/component.js';
-import { classMixDistance, SegmentFigures } from './segment-figures.js';
+import { SegmentFigures } from './segment-figures.js';
 import type { SegmentStatsStore } from './segment-store.js';
 
 /** How many recent predictions remember their segments, for labels that come later. */
 const REMEMBERED = 4096;
 
-/** One disparity found at the end of a period: a segment against the rest of its model's predictions. */
+/** One disparity found at the end of a period: a segment against the typical segment of its model and key. */
 export interface Disparity {
   model: string;
   key: string;
@@ -42,8 +42,8 @@ export interface SegmentAuditOptions {
 /**
  * Statistics per segment (camera, line, product code, any tag) and audit period: prediction
  * count per class, mean confidence, fallback share and, where labels came, accuracy. At the
- * end of each period every segment with enough predictions is compared with the rest of its
- * model's; a difference beyond a limit raises `segment_disparity` (once, until it clears).
+ * end of each period every segment with enough predictions is compared with the typical
+ * segment of its model; a difference beyond a limit raises `segment_disparity` (once, until it clears).
  */
 export class SegmentAudit implements Component {
   readonly name = 'segments';
@@ -135,22 +135,35 @@ export class SegmentAudit implements Component {
     if (this.o.clock.monotonic() - this.startedMono >= this.o.config.periodS * 1000) this.closePeriod();
   }
 
+  /**
+   * Each segment against the typical segment of its model and key: per label the median
+   * share, and the median confidence, fallback share and accuracy over the segments. A
+   * median, not the pooled rest, so one odd segment stands out alone instead of pulling
+   * the others' reference towards it (with two segments, both differ from their middle).
+   */
   private compare(model: string, key: string, values: Map<string, SegmentFigures>): Disparity[] {
     const c = this.o.config;
+    const d = c.disparity;
     const big = [...values].filter(([, f]) => f.predictions >= c.minPredictions);
     if (big.length < 2) return [];
+    const labels = new Set(big.flatMap(([, f]) => [...f.classes.keys()]));
+    const typical = new Map([...labels].map((l) => [l, median(big.map(([, f]) => (f.classes.get(l) ?? 0) / f.predictions))]));
+    const total = [...typical.values()].reduce((a, b) => a + b, 0);
+    const confidence = median(big.map(([, f]) => f.meanConfidence() ?? 0));
+    const fallback = median(big.map(([, f]) => f.fallbackShare()));
+    const labelled = big.filter(([, f]) => f.labelled >= d.minLabels);
+    const accuracy = labelled.length >= 2 ? median(labelled.map(([, f]) => f.accuracy()!)) : undefined;
     const out: Disparity[] = [];
     for (const [value, f] of big) {
-      const rest = new SegmentFigures();
-      for (const [other, g] of big) if (other !== value) rest.merge(g);
-      const check = (measure: Disparity['measure'], difference: number | null, limit: number) => {
-        if (difference !== null && difference > limit) out.push({ model, key, value, measure, difference: round(difference)!, limit });
+      const check = (measure: Disparity['measure'], difference: number, limit: number) => {
+        if (difference > limit) out.push({ model, key, value, measure, difference: round(difference)!, limit });
       };
-      const d = c.disparity;
-      check('classMix', classMixDistance(f, rest), d.classMix);
-      check('confidence', Math.abs((f.meanConfidence() ?? 0) - (rest.meanConfidence() ?? 0)), d.confidence);
-      check('fallbackShare', Math.abs(f.fallbackShare() - rest.fallbackShare()), d.fallbackShare);
-      if (f.labelled >= d.minLabels && rest.labelled >= d.minLabels) check('accuracy', Math.abs(f.accuracy()! - rest.accuracy()!), d.accuracy);
+      let tvd = 0;
+      for (const l of labels) tvd += Math.abs((f.classes.get(l) ?? 0) / f.predictions - (total > 0 ? typical.get(l)! / total : 0));
+      check('classMix', tvd / 2, d.classMix);
+      check('confidence', Math.abs((f.meanConfidence() ?? 0) - confidence), d.confidence);
+      check('fallbackShare', Math.abs(f.fallbackShare() - fallback), d.fallbackShare);
+      if (accuracy !== undefined && f.labelled >= d.minLabels) check('accuracy', Math.abs(f.accuracy()! - accuracy), d.accuracy);
     }
     return out;
   }
@@ -162,7 +175,7 @@ export class SegmentAudit implements Component {
       const id = `${d.model}|${d.key}|${d.value}|${d.measure}`;
       now.add(id);
       if (this.active.has(id)) continue;
-      const message = `${d.model}: ${d.key} ${d.value} differs from the other ${d.key}s in ${d.measure} by ${d.difference} (limit ${d.limit})`;
+      const message = `${d.model}: ${d.key} ${d.value} differs from the typical ${d.key} in ${d.measure} by ${d.difference} (limit ${d.limit})`;
       this.o.log.warn({ ...d }, message);
       this.o.events.record({ level: 'warn', kind: 'segment_disparity', source: `segments:${d.model}`, message, detail: { ...d } });
     }
@@ -194,6 +207,12 @@ function figuresOf(keys: Map<string, Map<string, SegmentFigures>>, key: string, 
 function tagValue(board: TagBoard | undefined, tag: string): string {
   const v = board?.tags.get(tag)?.lastReading?.value;
   return v === undefined || v === null ? 'unknown' : String(v);
+}
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
 function round(v: number | null): number | null {

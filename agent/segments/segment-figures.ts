@@ -14,16 +14,6 @@ export class SegmentFigures {
     if (fallback) this.fallbacks++;
   }
 
-  /** Adds `other` into this one (the rest of a model's segments, pooled). */
-  merge(other: SegmentFigures): void {
-    this.predictions += other.predictions;
-    for (const [label, n] of other.classes) this.classes.set(label, (this.classes.get(label) ?? 0) + n);
-    this.confidenceSum += other.confidenceSum;
-    this.fallbacks += other.fallbacks;
-    this.labelled += other.labelled;
-    this.correct += other.correct;
-  }
-
   meanConfidence(): number | null {
     return this.predictions === 0 ? null : this.confidenceSum / this.predictions;
   }
@@ -35,13 +25,4 @@ export class SegmentFigures {
   accuracy(): number | null {
     return this.labelled === 0 ? null : this.correct / this.labelled;
   }
-}
-
-/** Total variation distance between two class mixes: half the sum of the share differences (0 same, 1 disjoint). */
-export function classMixDistance(a: SegmentFigures, b: SegmentFigures): number {
-  if (a.predictions === 0 || b.predictions === 0) return 0;
-  const labels = new Set([...a.classes.keys(), ...b.classes.keys()]);
-  let sum = 0;
-  for (const l of labels) sum += Math.abs((a.classes.get(l) ?? 0) / a.predictions - (b.classes.get(l) ?? 0) / b.predictions);
-  return sum / 2;
 }
