@@ -85,6 +85,8 @@ test('the status page acknowledges a drift alarm with the token, refuses without
   assert.equal(await page.locator(`${CHART} svg line.level.alarm`).count(), 1, 'the alarm level is drawn');
   assert.match((await page.locator(`${CHART} svg`).getAttribute('aria-label')) ?? '', /^defect drift, largest PSI of \d+ windows over the last \d+ s; warn at 0\.1, alarm at 0\.25$/);
   const firstPoints = Number(await page.locator(`${CHART} svg`).getAttribute('data-points'));
+  await page.locator('#drift-gauges-box summary').click();
+  await until(page, 'the PSI of each statistic', "[...document.querySelectorAll('#drift-gauges li')].some((li) => /^defect image\\.brightness: \\d+\\.\\d{3} over alarm level$/.test(li.textContent))");
 
   // Without the token: refused, the refusal shown, the alarm still active.
   await page.locator(`${ALARM} button.ack`).click();

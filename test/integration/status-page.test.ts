@@ -69,6 +69,7 @@ test('the status page in a real browser: live overview, prediction detail, event
   assert.equal(await page.locator('#device').textContent(), 'demo-gw01');
   assert.equal((await page.locator('#sources tbody tr').first().locator('.badge').textContent())?.trim(), 'live', 'the camera is live, in words');
   assert.equal(await page.locator('#drift').textContent(), 'drift not configured');
+  assert.equal(await page.locator('#drift-gauges-box').isHidden(), true, 'no gauges without a watched model');
   assert.equal(await page.locator('#alarms').textContent(), 'no active alarms');
   assert.match((await page.locator('#explain-counters').textContent()) ?? '', /^[\d,]+ · [\d,]+ · [\d,]+ · [\d,]+$/, 'explanation counters');
   assert.match((await page.locator('#models tbody').textContent()) ?? '', /defect.*1\.0\.0.*not managed/);

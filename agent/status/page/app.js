@@ -114,6 +114,11 @@ function renderStatus(s) {
     ? (s.drift.models || []).map((m) => `${m.model}: ${m.level}, ${m.windows} windows judged`).join('; ') || 'no window judged yet'
     : 'drift not configured');
   $('drift').classList.toggle('placeholder', !s.drift.configured);
+  $('drift-gauges-box').hidden = s.drift.gauges.length === 0;
+  fill($('drift-gauges'), s.drift.gauges.map((g) => {
+    const over = g.threshold != null && g.value >= g.threshold;
+    return el('li', {}, `${g.model} ${g.name}: ${g.value.toFixed(3)}`, ' ', over ? badge('alarm', 'over alarm level') : badge('ok', 'below alarm level'));
+  }));
   renderAlarms(s.alarms);
 
   setText('agent-version', s.agentVersion);
