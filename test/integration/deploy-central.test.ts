@@ -121,6 +121,7 @@ test('compose.yaml: every file it mounts exists or is made by make-certs.sh, and
   }
   assert.ok(start.includes(` ${certDir}/ `), 'into the folder the config names');
   assert.ok(s.mosquitto!.ports!.includes('8883:8883'));
+  assert.deepEqual(s.postgres!.ports, ['127.0.0.1:5432:5432'], 'the database only on the central host\'s loopback');
 
   // Two ingest workers in one shared subscription, each with its own client id.
   const flag = (cmd: string[], f: string) => cmd[cmd.indexOf(f) + 1];
