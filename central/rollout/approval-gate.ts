@@ -97,6 +97,7 @@ export class ApprovalGate {
    * returns each state with its approvals attached, or undefined when the signal stopped it.
    */
   async wait(label: string, pending: ReadonlyMap<string, SignedEnvelope<DesiredState>>): Promise<Map<string, ApprovedDesired> | undefined> {
+    if (pending.size === 0) return new Map();
     const { client, prefix } = this.opts;
     const heard = new Map<string, Buffer>();
     const stopWatching = await client.watch([`${prefix}/rollouts/${this.rolloutId}/approvals/+/+`], (topic, payload) => {

@@ -145,3 +145,16 @@ test('a policy whose rule names no role, asks more signatures than the role has,
     'rules.1.minSignatures: role "approver" has 2 key(s); 3 signatures could never be given',
   ]);
 });
+
+test('the agent config refuses a role member that is not a trusted key, naming where', async () => {
+  const { RolloutSchema } = await import('../../agent/config/rollout-schema.js');
+  const parsed = RolloutSchema.safeParse({
+    enabled: true,
+    trustedKeys: [{ id: 'ops', publicKey: ops.pem }, { id: 'ds-alice', publicKey: alice.pem }],
+    approvals: { roles: { approver: ['ds-alice', 'qe-bob'] }, rules: [{ target: 'site:plant-a', role: 'approver', minSignatures: 2 }] },
+  });
+  assert.equal(parsed.success, false);
+  assert.deepEqual(parsed.error!.issues.map((i) => `${i.path.join('.')}: ${i.message}`), ['approvals.roles.approver: key "qe-bob" is not among trustedKeys']);
+  const none = RolloutSchema.parse({});
+  assert.deepEqual(none.approvals, { roles: {}, rules: [] }, 'no approvals unless configured');
+});
