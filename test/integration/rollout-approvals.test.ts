@@ -4,7 +4,7 @@ import type { RolloutReport } from '../../protocol/rollout-state.js';
 import { addSignature } from '../../protocol/signing.js';
 import { desiredStateTopic, deviceTopics } from '../../protocol/topics.js';
 import { startApprovalSite, type ApprovalSite } from '../helpers/approval-site.js';
-import { retainedOn } from '../helpers/ops-bench.js';
+import { edgectl, retainedOn } from '../helpers/ops-bench.js';
 import { desiredFor, PREFIX, publishRetained } from '../helpers/rollout-rig.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -53,4 +53,12 @@ test('a desired state with one of two required signatures is refused with the re
   });
   assert.equal(site.serving(), '1.1.0');
   assert.equal(site.agent.store.events.list({ kind: 'desired_refused', limit: 10 }).length, 1, 'no further refusal');
+});
+
+test('a rollout started without approvals halts on such a site, with the agent\'s reason in the controller\'s output', { timeout: 60_000 }, async () => {
+  await site.publishVersion('1.3.0', 4);
+  const r = await edgectl(site.bench.broker, PREFIX, ['rollout', 'start', '--model', 'defect@1.3.0', '--target', `device:${DEVICE}`, '--waves', '100%', '--halt-on-failure', '100%', '--id', 'unapproved', '--key', site.keys.ops.keyFile]);
+  assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
+  assert.match(r.stdout, /rollout unapproved halted: wave 1\/1: 1 of 1 device failed .*gw-approve failed \(desired state \d+ for device "gw-approve" refused: site:plant-a requires 2 signatures from role "approver", found 0; not yet signed by ds-alice, qe-bob; signatures outside the role do not count \(ops\)\)/);
+  assert.equal(site.serving(), '1.1.0');
 });
