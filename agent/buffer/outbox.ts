@@ -143,6 +143,23 @@ export class Outbox {
     return count === 0 ? undefined : { first, last, count, records, full: full || count === maxCount };
   }
 
+  /**
+   * Up to `batches` consecutive batches as `encodedAfter` makes them, each within `maxCount`
+   * and `maxBytes`, together at most `total` rows: a drain reads several at one go.
+   */
+  encodedRuns(after: number, upTo: number, total: number, maxCount: number, maxBytes: number, batches: number): EncodedRows[] {
+    const out: EncodedRows[] = [];
+    let left = total;
+    while (out.length < batches && left > 0) {
+      const rows = this.encodedAfter(after, upTo, Math.min(maxCount, left), maxBytes);
+      if (!rows) break;
+      out.push(rows);
+      left -= rows.count;
+      after = rows.last;
+    }
+    return out;
+  }
+
   /** The store's file and busy timeout, for another connection to it; undefined in memory. */
   location(): { path: string; busyTimeoutMs: number } | undefined {
     const path = this.db.name;

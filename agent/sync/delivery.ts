@@ -55,6 +55,9 @@ export interface DeliveryOptions {
 
 type Outcome = 'drained' | 'lost' | 'failed';
 
+/** Backlog batches read, or how long the rate limit says to wait. */
+type BacklogRead = { rows: EncodedRows[] } | { waitMs: number };
+
 /** Acks are written to the outbox at least this often... */
 const MARK_EVERY_MS = 20;
 /** ...or once this many batches were acknowledged. */
@@ -147,6 +150,9 @@ export class Delivery {
     if (!backlogDone) await this.openThread();
     let shortSince: number | undefined;
     let failure: unknown;
+    // Backlog batches read (several at one go on the thread) and not sent yet, and the next read, started early.
+    let queued: EncodedRows[] = [];
+    let ahead: { after: number; reading: Promise<BacklogRead> } | undefined;
     const inflight = new Set<Promise<void>>();
     while (session.open && !halt.aborted && failure === undefined) {
       const rung = this.doorbell.count;
@@ -166,22 +172,25 @@ export class Delivery {
           }
         }
         if (!rows && !backlogDone) {
-          const allowed = this.bucket.take(backlogMaxCount);
-          if (allowed === 0) {
-            waitMs = Math.max(1, this.bucket.msUntil(backlogMaxCount));
-            break;
+          if (queued.length === 0) {
+            const read = ahead?.after === backlogCursor ? await ahead.reading : await this.readBacklog(backlogCursor, boundary);
+            ahead = undefined;
+            if ('waitMs' in read) {
+              waitMs = read.waitMs;
+              break;
+            }
+            queued = read.rows;
+            if (queued.length === 0) backlogDone = true;
+            else if (this.thread) {
+              // The thread reads the next batches while these are on the wire.
+              const after = queued.at(-1)!.last;
+              ahead = { after, reading: this.readBacklog(after, boundary) };
+            }
           }
-          let upTo = this.cut(backlogCursor, boundary);
-          rows = await this.readBacklog(backlogCursor, upTo, allowed, maxBytes);
-          // Nothing unsent before a remembered batch: skip ahead to it rather than stop.
-          while (!rows && upTo < boundary) {
-            backlogCursor = upTo;
-            upTo = this.cut(backlogCursor, boundary);
-            rows = await this.readBacklog(backlogCursor, upTo, allowed, maxBytes);
-          }
-          this.bucket.giveBack(allowed - (rows?.count ?? 0));
-          if (!rows) backlogDone = true;
+          rows = queued.shift();
           backlog = true;
+          // The read may have waited on the thread: send nothing on a session that ended meanwhile.
+          if (!session.open || failure !== undefined || halt.aborted) break;
         }
         if (!rows) break;
         shortSince = undefined;
@@ -332,12 +341,19 @@ export class Delivery {
     // A thread before the last one's acks are recorded could read their rows again.
     await this.threadClosed;
     if (!this.opts.outbox.pendingAtLeast(spec.minRows)) return;
+    let thread: DrainWorker;
     try {
-      this.thread = spec.open();
-      await this.thread.ready;
+      thread = spec.open();
+    } catch (err) {
+      this.opts.log.warn({ err }, `could not start the drain thread; draining on the event loop: ${errorMessage(err)}`);
+      return;
+    }
+    this.thread = thread;
+    try {
+      await thread.ready;
       this.opts.log.info({ atLeast: spec.minRows }, 'draining the backlog on a worker thread');
     } catch (err) {
-      this.threadFailed(err);
+      this.threadFailed(thread, err);
     }
   }
 
@@ -351,24 +367,62 @@ export class Delivery {
     return this.threadClosed;
   }
 
-  private threadFailed(err: unknown): void {
+  private threadFailed(thread: DrainWorker, err: unknown): void {
+    // A thread already retired (a read left over from an ended session) changes nothing.
+    if (this.thread !== thread) return;
     // The event loop takes over: slower for live inference, but nothing waits.
     this.opts.log.warn({ err }, `drain thread failed; draining on the event loop: ${errorMessage(err)}`);
-    const thread = this.thread;
     this.thread = undefined;
-    if (thread) this.threadClosed = thread.close().catch(() => undefined);
+    this.threadClosed = thread.close().catch(() => undefined);
   }
 
-  private async readBacklog(after: number, upTo: number, maxCount: number, maxBytes: number): Promise<EncodedRows | undefined> {
+  /**
+   * The next backlog batches after `after`, as many as the window holds on the thread (one
+   * on the event loop), within the rate limit; or how long to wait for the limit.
+   */
+  private async readBacklog(after: number, boundary: number): Promise<BacklogRead> {
+    const { backlogMaxCount } = this.opts;
+    const batches = this.thread ? this.opts.inflight : 1;
+    const allowed = this.bucket.take(backlogMaxCount * batches);
+    if (allowed === 0) return { waitMs: Math.max(1, this.bucket.msUntil(backlogMaxCount)) };
+    for (;;) {
+      const upTo = this.cut(after, boundary);
+      // A batch sent before goes again whole, under its id: a part of it would be another batch.
+      const need = Math.min(this.resendSpan(after), backlogMaxCount);
+      if (need > allowed) {
+        this.bucket.giveBack(allowed);
+        return { waitMs: Math.max(1, this.bucket.msUntil(need)) };
+      }
+      const rows = await this.readRuns(after, upTo, allowed, batches);
+      // Nothing unsent before a remembered batch: skip ahead to it rather than stop.
+      if (rows.length > 0 || upTo >= boundary) {
+        this.bucket.giveBack(allowed - rows.reduce((n, r) => n + r.count, 0));
+        return { rows };
+      }
+      after = upTo;
+    }
+  }
+
+  /** Rows left of the remembered, unacknowledged batch that `after` stands in (0 if none). */
+  private resendSpan(after: number): number {
+    for (const [first, last] of this.unacked) {
+      if (last <= after) continue;
+      return after + 1 >= first ? last - after : 0;
+    }
+    return 0;
+  }
+
+  private async readRuns(after: number, upTo: number, total: number, batches: number): Promise<EncodedRows[]> {
+    const { backlogMaxCount: maxCount, maxBytes } = this.opts;
     const thread = this.thread;
     if (thread) {
       try {
-        return await thread.read(after, upTo, maxCount, maxBytes, this.opts.clock.now());
+        return await thread.read({ after, upTo, total, maxCount, maxBytes, batches, sentAt: this.opts.clock.now() });
       } catch (err) {
-        this.threadFailed(err);
+        this.threadFailed(thread, err);
       }
     }
-    return this.opts.outbox.encodedAfter(after, upTo, maxCount, maxBytes);
+    return this.opts.outbox.encodedRuns(after, upTo, total, maxCount, maxBytes, batches);
   }
 
   private onFailure(err: unknown): void {

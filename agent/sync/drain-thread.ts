@@ -3,7 +3,7 @@ import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { Outbox } from '../buffer/outbox.js';
 import { batchJson } from './batch-encoding.js';
-import type { DrainRequest, DrainThreadData } from './drain-worker.js';
+import type { DrainRequest, DrainThreadData, WiredRows } from './drain-worker.js';
 
 /*
  * The body of the drain's worker thread: its own connection to the store (WAL lets it read
@@ -18,14 +18,17 @@ const outbox = new Outbox(db);
 
 function answer(m: Exclude<DrainRequest, { op: 'close' }>): { value: unknown; transfer: ArrayBuffer[] } {
   if (m.op === 'mark') return { value: outbox.markSentRanges(m.ranges, m.at), transfer: [] };
-  const rows = outbox.encodedAfter(m.after, m.upTo, m.maxCount, m.maxBytes);
-  if (!rows) return { value: undefined, transfer: [] };
-  const json = batchJson(data.device, rows, m.sentAt);
-  const wire = data.compression === 'gzip' ? gzipSync(json, { level: 1 }) : Buffer.from(json);
-  // A copy the size of the batch, so the whole ArrayBuffer can move without copying again.
-  const owned = new Uint8Array(wire);
-  const { records: _records, ...meta } = rows;
-  return { value: { ...meta, records: '', wire: owned }, transfer: [owned.buffer] };
+  const value: WiredRows[] = [];
+  const transfer: ArrayBuffer[] = [];
+  for (const rows of outbox.encodedRuns(m.after, m.upTo, m.total, m.maxCount, m.maxBytes, m.batches)) {
+    const json = batchJson(data.device, rows, m.sentAt);
+    const wire = data.compression === 'gzip' ? gzipSync(json, { level: 1 }) : Buffer.from(json);
+    // A copy the size of the batch, so the whole ArrayBuffer can move without copying again.
+    const owned = new Uint8Array(wire);
+    value.push({ ...rows, records: '', wire: owned });
+    transfer.push(owned.buffer);
+  }
+  return { value, transfer };
 }
 
 parentPort!.on('message', (m: DrainRequest) => {

@@ -13,7 +13,7 @@ export interface DrainThreadData {
 
 /** A request to the drain thread; answers come back in the order asked. */
 export type DrainRequest =
-  | { op: 'read'; id: number; after: number; upTo: number; maxCount: number; maxBytes: number; sentAt: number }
+  | { op: 'read'; id: number; after: number; upTo: number; total: number; maxCount: number; maxBytes: number; batches: number; sentAt: number }
   | { op: 'mark'; id: number; ranges: ReadonlyArray<readonly [number, number]>; at: number }
   | { op: 'close' };
 
@@ -72,9 +72,9 @@ export class DrainWorker {
     this.worker.on('exit', (code) => this.fail(new Error(`the drain thread exited with code ${code}`)));
   }
 
-  /** Unsent rows with `after < seq <= upTo`, as the outbox's `encodedAfter`, and their batch. */
-  read(after: number, upTo: number, maxCount: number, maxBytes: number, sentAt: number): Promise<WiredRows | undefined> {
-    return this.ask({ op: 'read', id: this.nextId++, after, upTo, maxCount, maxBytes, sentAt }) as Promise<WiredRows | undefined>;
+  /** Consecutive batches of unsent rows after `after`, as the outbox's `encodedRuns`, each with its wire payload. */
+  read(o: { after: number; upTo: number; total: number; maxCount: number; maxBytes: number; batches: number; sentAt: number }): Promise<WiredRows[]> {
+    return this.ask({ op: 'read', id: this.nextId++, ...o }) as Promise<WiredRows[]>;
   }
 
   /** Records acks for several ranges in one transaction, as the outbox's `markSentRanges`. */

@@ -85,7 +85,11 @@ test('a large backlog drains through the worker thread: live rows first, every r
     assert.deepEqual(b.predictions.map((p) => p.seq), Array.from({ length: b.last - b.first + 1 }, (_, k) => b.first + k), `batch ${b.batchId} is consecutive`);
     assert.ok(b.predictions.every((p, k) => p.frameId === `f-${b.first + k - 1}`), 'each row is the one committed under its seq');
   }
-  const seqs = [...byId.values()].flatMap((r) => r.split(',').map(Number)).sort((a, b) => a - b);
+  const owners = new Map<number, string[]>();
+  for (const [id, r] of byId) for (const seq of r.split(',').map(Number)) owners.set(seq, [...(owners.get(seq) ?? []), id]);
+  const shared = [...owners].filter(([, ids]) => ids.length > 1).slice(0, 3).map(([seq, ids]) => `${seq} in ${ids.join(' and ')}`);
+  assert.deepEqual(shared, [], 'no row in two batches of different ids');
+  const seqs = [...owners.keys()].sort((a, b) => a - b);
   assert.deepEqual(seqs, Array.from({ length: BACKLOG + LIVE }, (_, k) => k + 1), 'every row exactly once after de-duplication');
 
   // The backlog went oldest first: new (not resent) backlog batches arrive in sequence order.
