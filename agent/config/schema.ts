@@ -3,7 +3,7 @@ import { PreprocessSchema, type PreprocessSpec } from '../../protocol/preprocess
 import { DEFAULT_TOPIC_PREFIX, DEVICE_ID_PATTERN } from '../../protocol/topics.js';
 import { mjpegShape, rtspShape, snapshotShape, usbShape, usbSizeCheck, videoShape } from './camera-schema.js';
 import { DriftSchema } from './drift-schema.js';
-import { FailsafeSchema } from './failsafe-schema.js';
+import { FailsafeSchema, SensorFailsafeSchema } from './failsafe-schema.js';
 import { FeedbackSchema, SegmentsSchema } from './feedback-schema.js';
 import { RolloutSchema } from './rollout-schema.js';
 import { crossCheckSensors, OpcuaSchema, TabularModelSchema } from './sensor-schema.js';
@@ -295,7 +295,7 @@ export const ConfigSchema = z
     rollout: RolloutSchema.prefault({}),
     opcua: OpcuaSchema.prefault({}),
     /** Tabular and anomaly models fed by OPC-UA feature windows. */
-    sensorModels: z.array(TabularModelSchema.extend({ explain: ExplainSchema.optional(), failsafe: FailsafeSchema.optional(), feedback: FeedbackSchema })).default([]),
+    sensorModels: z.array(TabularModelSchema.extend({ explain: ExplainSchema.optional(), failsafe: SensorFailsafeSchema.optional(), feedback: FeedbackSchema })).default([]),
     /** Statistics per camera, line or product code, and disparities between them. */
     segments: SegmentsSchema,
   })
