@@ -72,7 +72,7 @@ export class StatusCollector implements StatusApi {
   private driftHistory: DriftHistory | undefined;
 
   constructor(private readonly o: StatusCollectorOptions) {
-    this.view = new StoreView(o.db, o.config.status.flagBelowScore);
+    this.view = new StoreView(o.db, o.config.status.flagBelowScore, [...o.config.models, ...o.config.sensorModels]);
     this.disk = new DiskProbe({ storePath: o.config.buffer.path, clock: o.clock });
   }
 

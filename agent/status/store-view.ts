@@ -2,6 +2,7 @@ import type { Statement } from 'better-sqlite3';
 import type { ScoredLabel } from '../../protocol/predictions.js';
 import type { SqliteDatabase } from '../buffer/database.js';
 import { PredictionContext, type PredictionDrift, type PredictionThumbnail } from './prediction-context.js';
+import { PredictionLabels, type PredictionGroundTruth } from './prediction-labels.js';
 
 /** One line of the predictions list; `flags` says why it deserves a look (`low_confidence`, `drift_alarm`). */
 export interface PredictionSummary {
@@ -30,6 +31,12 @@ export interface PredictionDetail extends PredictionSummary {
   explanation: PredictionExplanation | null;
   /** The drift window it was judged in; null when its model is not watched or the window is still open. */
   drift: PredictionDrift | null;
+  /** Why the serving model's answer was not used (`timeout`, `error`, `nan`, `low-confidence`, with the rule); null when it was. */
+  fallbackReason: string | null;
+  /** The label an operator or central attached; null while none was. */
+  groundTruth: PredictionGroundTruth | null;
+  /** The labels its model knows, for attaching one; null when unknown or too many to list. */
+  labelChoices: string[] | null;
 }
 
 export interface PredictionExplanation {
@@ -70,6 +77,7 @@ const SCAN_WINDOW = 50_000;
 export class StoreView {
   private readonly newest: Statement<[number, string | null, string | null, number, number, number], Row>;
   private readonly context: PredictionContext;
+  private readonly labels: PredictionLabels;
   private readonly one: Statement<[number], Row & { payload: string }>;
   private readonly maxSeq: Statement<[], number | null>;
   private readonly explanation: Statement<[number], { method: string; ts: number; body: string; sent_at: number | null }>;
@@ -79,6 +87,8 @@ export class StoreView {
   constructor(
     db: SqliteDatabase,
     private readonly flagBelow: number,
+    /** The configured models with their inline labels, for the label choices. */
+    models: ReadonlyArray<{ name: string; labels?: readonly string[] | undefined }> = [],
   ) {
     const columns = 'seq, ts, source, model, model_version, label, score, sent_at, step';
     // The level of the drift window each prediction was judged in: one index seek per row, only for rows listed or filtered on.
@@ -88,6 +98,7 @@ export class StoreView {
         WHERE seq > ? AND (? IS NULL OR label = ?) AND score < ? AND (? = 0 OR (${driftLevel}) = 'alarm') ORDER BY seq DESC LIMIT ?`,
     );
     this.context = new PredictionContext(db);
+    this.labels = new PredictionLabels(db, models);
     this.one = db.prepare(`SELECT ${columns}, (${driftLevel}) AS drift_level, payload FROM predictions p WHERE seq = ?`);
     this.explanation = db.prepare('SELECT method, ts, body, sent_at FROM explanations WHERE seq = ?');
     this.maxSeq = db.prepare<[], number | null>('SELECT max(seq) FROM predictions').pluck();
@@ -111,7 +122,7 @@ export class StoreView {
   prediction(seq: number): PredictionDetail | undefined {
     const row = this.one.get(seq);
     if (!row) return undefined;
-    const payload = JSON.parse(row.payload) as { frameId?: string; topK?: ScoredLabel[]; latencyMs?: number };
+    const payload = JSON.parse(row.payload) as { frameId?: string; topK?: ScoredLabel[]; latencyMs?: number; fallbackReason?: string };
     return {
       ...this.summary(row),
       frameId: payload.frameId ?? '',
@@ -120,6 +131,9 @@ export class StoreView {
       thumbnail: this.context.thumbnail(seq),
       explanation: this.explained(seq),
       drift: this.context.drift(row.model, row.ts),
+      fallbackReason: payload.fallbackReason ?? null,
+      groundTruth: this.labels.groundTruth(seq),
+      labelChoices: this.labels.choices(row.model, row.model_version),
     };
   }
 
