@@ -87,9 +87,10 @@ export class ApprovalGate {
     const m = change.model;
     const same = d.target.kind === 'device' && d.target.id === device && d.rollout?.id === this.rolloutId && d.rollout.wave === wave.wave && d.counter > publishedCounter;
     if (!same || !d.models.some((x) => x.name === m.name && x.version === m.version && x.counter === m.counter)) return undefined;
-    const envelope = JSON.parse(payload.toString('utf8')) as SignedEnvelope<unknown>;
+    // The payload exactly as signed (and as approvers signed it), with only this controller's signature.
+    const envelope = JSON.parse(payload.toString('utf8')) as SignedEnvelope<DesiredState>;
     const own = envelope.signatures.find((s) => s.keyId === this.opts.signer.keyId)!;
-    return { payload: d, signatures: [own] };
+    return { payload: envelope.payload, signatures: [own] };
   }
 
   /**
