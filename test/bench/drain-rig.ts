@@ -20,6 +20,8 @@ export interface LiveRun {
   /** Backlog predictions/s acknowledged by the broker (0 without a backlog). */
   drainRate: number;
   seconds: number;
+  /** CPU time of the whole process (every thread) per second of the run, in cores. */
+  cores: number;
 }
 
 /**
@@ -28,12 +30,13 @@ export interface LiveRun {
  * classifying frames as fast as it can. Runs until the backlog is acknowledged (or for
  * `minMs` without one) and reports both rates.
  */
-export async function liveWithBacklog(inputs: BenchInputs, model: ImageClassifierModel, broker: BrokerRef, dir: string, name: string, backlog: number, minMs: number): Promise<LiveRun> {
+export async function liveWithBacklog(inputs: BenchInputs, model: ImageClassifierModel, broker: BrokerRef, dir: string, name: string, backlog: number, minMs: number, opts: { thread?: boolean } = {}): Promise<LiveRun> {
   const log = benchLogger();
   const config = benchConfig({ deviceId: name, model: inputs.entry, dbPath: join(dir, `${name}.db`), broker });
   const store = new Store({ config: config.buffer, log });
   for (let i = 0; i < backlog; i += 2000) store.outbox.append(sampleRecords(Math.min(2000, backlog - i), i));
-  const sync = new MqttSync({ deviceId: config.deviceId, site: config.site, agentVersion: 'bench', config: config.broker, outbox: store.outbox, events: store.events, log });
+  const thread = opts.thread === false ? { drainThreadMinRows: false as const } : {};
+  const sync = new MqttSync({ deviceId: config.deviceId, site: config.site, agentVersion: 'bench', config: config.broker, outbox: store.outbox, events: store.events, log, ...thread });
   const writer = new OutboxWriter({ outbox: store.outbox, events: store.events, log, batchSize: config.buffer.batchSize, lingerMs: config.buffer.lingerMs, onCommit: () => sync.wake() });
   const run = new AbortController();
   let settled = 0;
@@ -57,6 +60,7 @@ export async function liveWithBacklog(inputs: BenchInputs, model: ImageClassifie
     for (let i = 0; i < 10; i++) await queue.put(frame(frameAt(inputs.frames, i)));
     while (settled < 10) await sleep(1);
     const t0 = performance.now();
+    const cpu0 = process.cpuUsage();
     const from = settled;
     await sync.start(run.signal);
     let i = 0;
@@ -69,9 +73,10 @@ export async function liveWithBacklog(inputs: BenchInputs, model: ImageClassifie
       if (now - t0 > 120_000) throw new Error(`backlog stuck at ${sync.stats.backlogAcked}/${backlog}`);
     }
     const t1 = performance.now();
+    const cpu = process.cpuUsage(cpu0);
     const seconds = (t1 - t0) / 1000;
     const drainSeconds = ((drainedAt ?? t1) - t0) / 1000;
-    return { liveFps: (settled - from) / seconds, drainRate: backlog === 0 ? 0 : backlog / drainSeconds, seconds };
+    return { liveFps: (settled - from) / seconds, drainRate: backlog === 0 ? 0 : backlog / drainSeconds, seconds, cores: (cpu.user + cpu.system) / 1e6 / seconds };
   } finally {
     run.abort();
     await pipeline.stop();
