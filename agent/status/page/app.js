@@ -120,6 +120,8 @@ function renderStatus(s) {
     return el('li', {}, `${g.model} ${g.name}: ${g.value.toFixed(3)}`, ' ', over ? badge('alarm', 'over alarm level') : badge('ok', 'below alarm level'));
   }));
   renderAlarms(s.alarms);
+  renderOversight(s.oversight);
+  renderSegments(s.oversight && s.oversight.segments);
 
   setText('agent-version', s.agentVersion);
   setText('uptime', fmt.age(s.uptimeS));
@@ -194,12 +196,12 @@ function svgEl(tag, attrs) {
 
 // A sparkline over [from, to]: one polyline per series (broken where a value is missing),
 // dashed level lines, and marks for points a level names. Scaled from 0 to the largest value.
-function sparkline(ts, series, { from, to, levels = [], marks, label }) {
+function sparkline(ts, series, { from, to, levels = [], marks, label, bottom = 0, top: ceiling }) {
   const { w, h, pad } = CHART;
   const values = series.flatMap((sr) => sr.values).filter((v) => v != null);
-  const top = Math.max(...values, ...levels.map((l) => l.value), 1e-9) * 1.1;
+  const top = ceiling ?? Math.max(...values, ...levels.map((l) => l.value), 1e-9) * 1.1;
   const x = (t) => (Math.max(0, t - from) / Math.max(1, to - from)) * w;
-  const y = (v) => h - pad - (v / top) * (h - 2 * pad);
+  const y = (v) => h - pad - ((v - bottom) / Math.max(1e-9, top - bottom)) * (h - 2 * pad);
   const root = svgEl('svg', { viewBox: `0 0 ${w} ${h}`, preserveAspectRatio: 'none', class: 'spark', role: 'img', 'aria-label': label, 'data-points': ts.length });
   for (const l of levels) root.append(svgEl('line', { x1: 0, x2: w, y1: y(l.value), y2: y(l.value), class: `level ${l.cls}` }));
   for (const sr of series) {
@@ -291,6 +293,97 @@ async function refreshReady() {
   setText('ready', r.body.ready ? 'yes' : `no: ${(r.body.reasons || []).join('; ')}`);
 }
 
+// ---- fail-safes, live accuracy, segment audits -------------------------------------
+
+const STEP_WORDS = { model: 'serving model', fallback: 'fallback model', rule: 'rule', manual: 'manual inspection' };
+const MEASURE_WORDS = { classMix: 'class mix', confidence: 'confidence', fallbackShare: 'fallback share', accuracy: 'accuracy' };
+const pct = (v) => (v == null ? '–' : `${(v * 100).toFixed(1)} %`);
+
+// One row per model with labels or a fail-safe chain: live accuracy against what the manifest
+// (or the config) expects, its level in words, and how often the fail-safe steps answered.
+function renderOversight(o) {
+  const failsafe = new Map(((o && o.failsafe) || []).map((f) => [f.model, f]));
+  const accuracy = new Map(((o && o.accuracy) || []).map((a) => [a.model, a]));
+  const models = [...new Set([...accuracy.keys(), ...failsafe.keys()])];
+  $('accuracy-none').hidden = models.length > 0;
+  $('accuracy').hidden = models.length === 0;
+  fill($('accuracy').tBodies[0], models.map((name) => {
+    const a = accuracy.get(name);
+    const f = failsafe.get(name);
+    return el('tr', { 'data-model': name },
+      el('td', {}, name),
+      el('td', { class: 'accuracy-value' }, a && a.accuracy != null ? pct(a.accuracy) : 'no labels yet'),
+      el('td', {}, a ? (a.window ? `${fmt.num(a.labels)} of ${fmt.num(a.window)}` : fmt.num(a.labels)) : '–'),
+      el('td', {}, a && a.expected != null ? `${pct(a.expected)} (${a.expectedFrom === 'manifest' ? 'manifest validation' : 'config'})` : 'none stated'),
+      el('td', { class: 'accuracy-level' }, !a ? '–' : a.chart.length === 0 ? badge('idle', 'not judged yet') : badge(a.level)),
+      el('td', { class: 'fallback-share' }, ...(f ? fallbackShare(f) : ['no fail-safe chain'])),
+      el('td', { class: 'wrap' }, f ? Object.entries(f.steps).map(([k, n]) => `${STEP_WORDS[k] || k} ${fmt.num(n)}`).join(' · ') : '–'));
+  }));
+  renderAccuracyCharts([...accuracy.values()].filter((a) => a.chart.length > 0));
+}
+
+function fallbackShare(f) {
+  const over = f.fallbackShare > f.degradedShare;
+  return [`${pct(f.fallbackShare)} of the last ${fmt.age(f.windowS)} `, badge(over ? 'degraded' : 'ok', over ? 'over limit' : 'within limit'),
+    ` limit ${pct(f.degradedShare)}`, ...(f.manualNow ? [' ', badge('fault', 'needs inspection now')] : [])];
+}
+
+// The control chart: live accuracy per judgement, the expected accuracy and the warn and alarm
+// lines below it dashed, judgements at warn or alarm marked. Redrawn only when a point is added.
+function renderAccuracyCharts(list) {
+  const box = $('accuracy-charts');
+  const known = new Map([...box.children].map((c) => [c.dataset.model, c]));
+  const charts = list.map((a) => {
+    let chart = known.get(a.model);
+    if (!chart) {
+      chart = el('div', { class: 'chart accuracy-chart', 'data-model': a.model },
+        el('div', { class: 'chart-head' }, el('span', { class: 'chart-title' }), ' ', el('span', { class: 'chart-level' }), ' ', el('strong', { class: 'chart-now' })));
+    }
+    const c = a.chart;
+    const key = `${c.length}:${c[c.length - 1].ts}`;
+    if (chart.dataset.key !== key) {
+      chart.dataset.key = key;
+      const p = c[c.length - 1];
+      const ts = c.map((q) => q.ts);
+      const levels = [{ value: p.expected, cls: 'expected' }, { value: p.warnAt, cls: 'warn' }, { value: p.alarmAt, cls: 'alarm' }];
+      const bottom = Math.max(0, Math.min(...c.map((q) => q.accuracy), p.alarmAt) - 0.05);
+      const label = `${a.model} live accuracy, ${c.length} judgements; expected ${pct(p.expected)}, warn below ${pct(p.warnAt)}, alarm below ${pct(p.alarmAt)}`;
+      placeChart(chart, sparkline(ts, [{ values: c.map((q) => q.accuracy), cls: 'a' }], { from: Math.min(ts[0], p.ts - 30_000), to: p.ts, levels, marks: c.map((q) => (q.level === 'ok' ? null : q.level)), label, bottom, top: 1 }),
+        `${pct(p.accuracy)} over ${fmt.num(p.labels)} labels`);
+      setNode(chart.querySelector('.chart-title'), `${a.model}: live accuracy; dashed: expected ${pct(p.expected)}, warn, alarm`);
+      chart.querySelector('.chart-level').replaceChildren(badge(p.level));
+    }
+    return chart;
+  });
+  const same = charts.length === box.children.length && charts.every((c, i) => box.children[i] === c);
+  if (!same) box.replaceChildren(...charts);
+}
+
+// The latest closed audit period: each segment's figures, and what differs from the typical segment.
+function renderSegments(seg) {
+  const note = $('segments-note');
+  const table = $('segments');
+  const last = seg && seg.lastPeriod;
+  note.classList.toggle('placeholder', !last);
+  table.hidden = !last;
+  if (!seg) { setNode(note, 'segment audits are off'); return; }
+  if (!last) { setNode(note, `no audit period closed yet (segments by ${seg.keys.join(', ')}; a period lasts ${fmt.age(seg.periodS)})`); return; }
+  const n = last.disparities.length;
+  setNode(note, `period ended ${fmt.time(last.endedAt)} (every ${fmt.age(seg.periodS)}), segments by ${seg.keys.join(', ')}; ${n === 0 ? 'no disparity' : `${n} ${n === 1 ? 'disparity' : 'disparities'}`}`);
+  fill(table.tBodies[0], last.segments.map((g) => {
+    const found = last.disparities.filter((d) => d.model === g.model && d.key === g.key && d.value === g.value);
+    const mix = Object.entries(g.classes).sort((a, b) => b[1] - a[1]).map(([l, k]) => `${l} ${pct(g.predictions > 0 ? k / g.predictions : 0)}`).join(', ');
+    return el('tr', { 'data-segment': `${g.model}|${g.key}|${g.value}` },
+      el('td', {}, g.model), el('td', {}, `${g.key} ${g.value}`), el('td', {}, fmt.num(g.predictions)),
+      el('td', { class: 'wrap' }, mix || '–'),
+      el('td', {}, g.meanConfidence == null ? '–' : fmt.score(g.meanConfidence)),
+      el('td', {}, pct(g.fallbackShare)),
+      el('td', {}, g.labelled > 0 && g.accuracy != null ? `${pct(g.accuracy)} of ${fmt.num(g.labelled)} labelled` : 'no labels'),
+      el('td', { class: 'wrap disparity' }, ...(found.length === 0 ? [badge('ok', 'in line')]
+        : [badge('alarm', 'differs'), ' ', found.map((d) => `${MEASURE_WORDS[d.measure] || d.measure} by ${d.difference} (limit ${d.limit})`).join('; ')])));
+  }));
+}
+
 // ---- predictions -----------------------------------------------------------------
 
 async function refreshPredictions() {
@@ -325,9 +418,12 @@ async function showPrediction(seq) {
   if (!ok) {
     fill($('detail-fields'), [el('dt', {}, 'error'), el('dd', {}, p.error || 'not found')]);
     fill($('detail-topk').tBodies[0], []);
+    $('detail-truth-card').hidden = true;
     return;
   }
-  const fields = [['Label', p.label], ['Score', fmt.score(p.score)], ['Model', `${p.model} ${p.modelVersion}`], ['Source', p.source],
+  $('detail-truth-card').hidden = false;
+  const step = el('span', { id: 'detail-step' }, badge(`step-${p.step}`, STEP_WORDS[p.step] || p.step), p.fallbackReason ? ` because ${p.fallbackReason}` : '');
+  const fields = [['Label', p.label], ['Made by', step], ['Score', fmt.score(p.score)], ['Model', `${p.model} ${p.modelVersion}`], ['Source', p.source],
     ['Frame', p.frameId], ['Taken', fmt.when(p.ts)], ['Latency', fmt.ms(p.latencyMs)],
     ['Sent to central', p.sentAt == null ? 'waiting in the outbox' : fmt.when(p.sentAt)], ['Flags', p.flags.join(', ') || 'none']];
   fill($('detail-fields'), fields.flatMap(([k, v]) => [el('dt', {}, k), el('dd', {}, v)]));
@@ -339,6 +435,33 @@ async function showPrediction(seq) {
   renderThumbnail($('detail-thumbnail'), p);
   renderExplanation($('detail-explanation'), p.explanation);
   renderDriftContext($('detail-drift'), p.drift);
+  renderTruth(p);
+}
+
+// The label attached so far, and the form to attach one: the model's labels to choose from,
+// or free text (suggesting the top scores) when the gateway does not know them.
+function renderTruth(p) {
+  const g = p.groundTruth;
+  const box = $('detail-truth');
+  box.classList.toggle('placeholder', !g);
+  if (!g) box.replaceChildren('no label attached yet');
+  else {
+    box.replaceChildren(el('p', {}, badge(g.correct ? 'ok' : 'bad', g.correct ? 'prediction right' : 'prediction wrong'), ` labelled "${g.label}" by ${g.by}, ${fmt.when(g.ts)}`),
+      ...(g.sampleId == null ? [] : [el('p', { class: 'caption' }, `input kept for retraining (sample ${g.sampleId})`)]));
+  }
+  const form = $('label-form');
+  if (form.dataset.seq !== String(p.seq)) { form.dataset.seq = String(p.seq); setNode($('label-result'), ''); }
+  const choices = p.labelChoices;
+  const current = g ? g.label : p.label;
+  $('label-choice-field').hidden = !choices;
+  $('label-text-field').hidden = !!choices;
+  if (choices) {
+    fill($('label-choice'), choices.map((l) => el('option', { value: l }, l)));
+    $('label-choice').value = choices.includes(current) ? current : choices[0];
+  } else {
+    fill($('label-suggestions'), [...new Set(p.topK.map((t) => t.label))].map((l) => el('option', { value: l })));
+    $('label-text').value = g ? g.label : '';
+  }
 }
 
 // The input is kept only when it was captured (low confidence, drift alarm, operator request).
@@ -433,6 +556,23 @@ async function acknowledge(id) {
   if (ok) poll(true);
 }
 
+// The label goes with the same token as the other actions; a refusal is shown as theirs are.
+async function attachLabel() {
+  const out = $('label-result');
+  const seq = Number($('label-form').dataset.seq);
+  const label = ($('label-choice-field').hidden ? $('label-text').value : $('label-choice').value).trim();
+  if (!seq) return;
+  if (!label) { out.className = 'refused'; out.textContent = 'type the correct label first'; return; }
+  const by = $('label-by').value.trim();
+  const headers = { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) };
+  const { status, ok, body } = await api('/api/actions/label', { method: 'POST', headers, body: JSON.stringify({ seq, label, ...(by ? { by } : {}) }) });
+  out.className = ok ? 'done' : 'refused';
+  out.textContent = ok
+    ? `prediction ${seq} labelled "${label}"${body.result && body.result.correct === false ? ' (the prediction was wrong)' : ''}`
+    : `label refused (${status}): ${body.error || 'unknown error'}`;
+  if (ok && Number($('label-form').dataset.seq) === seq) await showPrediction(String(seq));
+}
+
 // ---- tabs and polling ------------------------------------------------------------
 
 function route() {
@@ -480,7 +620,14 @@ function linkDown() {
 
 window.addEventListener('hashchange', route);
 document.addEventListener('visibilitychange', () => { if (!document.hidden) poll(true); });
-$('token').addEventListener('input', (e) => { token = e.target.value.trim(); });
+// One token for every action: the Actions card's field and the label form's are the same value.
+for (const id of ['token', 'label-token']) {
+  $(id).addEventListener('input', (e) => {
+    token = e.target.value.trim();
+    for (const other of ['token', 'label-token']) if (other !== id) $(other).value = e.target.value;
+  });
+}
+$('label-form').addEventListener('submit', (e) => { e.preventDefault(); attachLabel().catch(linkDown); });
 for (const b of document.querySelectorAll('[data-action]')) b.addEventListener('click', () => runAction(b.dataset.action).catch(linkDown));
 $('prediction-filter').addEventListener('input', () => refreshPredictions().catch(linkDown));
 $('prediction-filter').addEventListener('submit', (e) => e.preventDefault());
