@@ -4,14 +4,14 @@ import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFi
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
-import { defectModelEntry, writeDefectModel } from '../../agent/demo/defect-model.js';
-import { outboxCounts } from '../helpers/agent-db.js';
-import { freePort, startBroker } from '../helpers/broker.js';
-import { REPO_ROOT } from '../helpers/child.js';
-import { partJpeg } from '../helpers/images.js';
-import { lifo } from '../helpers/teardown.js';
-import { tempDir } from '../helpers/tmp.js';
-import { waitFor } from '../helpers/wait.js';
+import { defectModelEntry, writeDefectModel } from '../../../agent/demo/defect-model.js';
+import { outboxCounts } from '../../helpers/agent-db.js';
+import { freePort, startBroker } from '../../helpers/broker.js';
+import { REPO_ROOT } from '../../helpers/child.js';
+import { partJpeg } from '../../helpers/images.js';
+import { lifo } from '../../helpers/teardown.js';
+import { tempDir } from '../../helpers/tmp.js';
+import { waitFor } from '../../helpers/wait.js';
 
 /*
  * The agent as an arm64 gateway runs it: arm64 Node.js, the production dependencies npm
@@ -19,7 +19,8 @@ import { waitFor } from '../helpers/wait.js';
  * arm64 better-sqlite3), the compiled dist/ and bin/ laid out as in Dockerfile.arm64, under
  * qemu-user emulation. It loads the defect model, classifies images from a hot folder, writes
  * them to SQLite, sends them to a real broker and stops cleanly on SIGTERM.
- * test/deploy/arm64/prepare.sh makes the arm64 tree (network and root needed once).
+ * test/deploy/arm64/prepare.sh makes the arm64 tree (network and root needed once);
+ * `npm run test:arm64` prepares it and runs this file, which is not part of `npm test`.
  */
 const DIR = process.env.EDGE_ARM64_DIR ?? '/var/tmp/edge-agent-arm64';
 const QEMU = '/usr/bin/qemu-aarch64-static';
@@ -56,9 +57,13 @@ function nativeModules(dir: string): string[] {
   return out;
 }
 
+// Run on purpose (`npm run test:arm64`), so a missing prerequisite is a failure, not a skip.
 const reason = skipReason();
+test('arm64: the emulation prerequisites are in place', () => {
+  assert.equal(reason, undefined, reason);
+});
 
-test('arm64: every native module of the production tree is an AArch64 binary', { skip: reason }, () => {
+test('arm64: every native module of the production tree is an AArch64 binary', { skip: reason !== undefined && 'prerequisites missing' }, () => {
   const modules = nativeModules(join(DIR, 'app', 'node_modules'));
   const names = modules.map((m) => m.slice(join(DIR, 'app', 'node_modules').length + 1));
   for (const wanted of ['better-sqlite3/build/Release/better_sqlite3.node', 'onnxruntime-node/bin/napi-v6/linux/arm64/onnxruntime_binding.node', '@img/sharp-linux-arm64/lib/sharp-linux-arm64']) {
@@ -69,7 +74,7 @@ test('arm64: every native module of the production tree is an AArch64 binary', {
   for (const m of loadable) assert.equal(elfMachine(m), 183, `${m} is AArch64`);
 });
 
-test('arm64 under emulation: the agent loads a model, classifies images, writes SQLite, syncs and stops cleanly', { skip: reason, timeout: 420_000 }, async (t) => {
+test('arm64 under emulation: the agent loads a model, classifies images, writes SQLite, syncs and stops cleanly', { skip: reason !== undefined && 'prerequisites missing', timeout: 420_000 }, async (t) => {
   const host = lifo(t);
   const app = join(DIR, 'app');
   // The code under test is this checkout's, compiled now, laid out as in the image.
