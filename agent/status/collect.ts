@@ -122,7 +122,7 @@ export class StatusCollector implements StatusApi {
       ...this.budget(),
       drift: driftView(this.o.drift?.()),
       alarms: [...driftAlarms(this.o.drift?.()), ...(this.o.oversight?.().alarms() ?? [])],
-      ...(this.o.oversight ? { oversight: this.o.oversight().view() } : {}),
+      ...(this.o.oversight ? { oversight: withWindows(this.o.oversight().view(), config) } : {}),
       actions: { enabled: this.o.actionsEnabled },
       ...(this.o.opcua && config.opcua.servers.length > 0 ? { opcua: this.o.opcua() } : {}),
     };
@@ -317,6 +317,12 @@ function summary(h: RecentHistogram | undefined, now: number): LatencySummary {
 function round(v: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(v * f) / f;
+}
+
+/** Live accuracy with the number of labels its window holds when full (`feedback.window`), so the page can say "N of W labels". */
+function withWindows(view: OversightView, config: AgentConfig): OversightView {
+  const windows = new Map([...config.models, ...config.sensorModels].map((m) => [m.name, m.feedback.window]));
+  return { ...view, accuracy: view.accuracy.map((a) => ({ ...a, window: windows.get(a.model) ?? null })) };
 }
 
 /** A broker URL as it may be shown: user and password removed. */

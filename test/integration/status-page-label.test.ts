@@ -120,12 +120,13 @@ test('the status page shows fail-safe steps, attaches labels with the token only
   const accuracy = (await json<StatusSnapshot>('/api/status')).oversight!.accuracy.find((a) => a.model === 'defect')!;
   assert.equal(accuracy.accuracy, 0.8333);
   assert.ok(accuracy.chart.length >= 1, 'judged');
+  assert.equal((accuracy as { window?: number }).window, 50);
 
   // The overview: live accuracy against the expected figure, its level in words, the control chart, the fallback share.
   await page.click('#nav-overview');
   await until(page, 'live accuracy on the overview', `document.querySelector('${ROW} .accuracy-value')?.textContent === '83.3 %'`);
   const cells = await page.locator(`${ROW} td`).allTextContents();
-  assert.match(cells[2]!, /^6( of 50)?$/);
+  assert.equal(cells[2], '6 of 50', 'the labels in the window and how many it holds');
   assert.equal(cells[3], '90.0 % (config)');
   assert.equal(cells[4], accuracy.level, 'the level in words, as the JSON has it');
   assert.match(cells[5]!, /^\d+\.\d % of the last 5 min over limit limit 20\.0 %$/);

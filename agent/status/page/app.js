@@ -316,7 +316,7 @@ function renderOversight(o) {
       el('td', {}, a ? (a.window ? `${fmt.num(a.labels)} of ${fmt.num(a.window)}` : fmt.num(a.labels)) : '–'),
       el('td', {}, a && a.expected != null ? `${pct(a.expected)} (${a.expectedFrom === 'manifest' ? 'manifest validation' : 'config'})` : 'none stated'),
       el('td', { class: 'accuracy-level' }, !a ? '–' : a.chart.length === 0 ? badge('idle', 'not judged yet') : badge(a.level)),
-      el('td', { class: 'fallback-share' }, ...(f ? fallbackShare(f) : ['no fail-safe chain'])),
+      el('td', { class: 'wrap fallback-share' }, ...(f ? fallbackShare(f) : ['no fail-safe chain'])),
       el('td', { class: 'wrap' }, f ? Object.entries(f.steps).map(([k, n]) => `${STEP_WORDS[k] || k} ${fmt.num(n)}`).join(' · ') : '–'));
   }));
   renderAccuracyCharts([...accuracy.values()].filter((a) => a.chart.length > 0));
