@@ -43,7 +43,8 @@ const USAGE = `Usage:
   edgectl rollout start --model NAME@VERSION --target device:ID[,ID...]|site:ID|group:ID [--target ...]
                   --broker URL --key KEYFILE [--key-id ID] [--trust PUBFILE]... [--id ROLLOUT_ID]
                   [--waves 5%,25%,100%] [--halt-on-failure 20%] [--rollback-failed] [--wave-timeout 10m]
-                  [--devices-from-status] [--approval ROLE:K --approver PUBFILE...] [broker options]
+                  [--devices-from-status] [--approval ROLE:K --approver PUBFILE...] [--rollback-reason TEXT]
+                  [broker options]
       roll a published model out in waves of per-device signed desired states; a wave advances once all its
       devices committed, and halts the rollout when failures reach --halt-on-failure (--rollback-failed
       then sends the whole wave back). Progress is retained on <prefix>/rollouts/ID; the same id resumes it.
@@ -56,6 +57,8 @@ const USAGE = `Usage:
                   --broker URL --key KEYFILE [--key-id ID] [--trust PUBFILE]... [broker options]
       signed desired states sending the devices back to VERSION (default: the highest published below
       the version each device serves)
+      with --approval ROLE:K --approver PUBFILE... (and --to), a one-wave rollout of VERSION marked as a
+      rollback that waits for the approvals like rollout start does ([--id ID] [--wave-timeout 10m])
   edgectl approve --rollout ID --key APPROVER.key [--key-id ID] --trust OPS.pub... [--model NAME@VERSION] [--list]
                   [broker options]
       show the desired states of rollout ID that wait for approval and sign each (--list: only show them)

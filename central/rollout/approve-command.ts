@@ -75,7 +75,7 @@ export async function runApprove(argv: string[]): Promise<number> {
         lines.push(`  ${device}: refused, not signed (it is not this rollout's desired state for ${device})`);
         continue;
       }
-      const what = `${device}: desired state ${d.counter}, wave ${d.rollout.wave}, models ${d.models.map((x) => `${x.name} ${x.version}`).join(', ')}`;
+      const what = `${device}: desired state ${d.counter}, wave ${d.rollout.wave}, models ${d.models.map((x) => `${x.name} ${x.version}`).join(', ')}${d.rollback ? `, a rollback to ${d.rollback.to} (${d.rollback.reason})` : ''}`;
       if (values.list) {
         lines.push(`  ${what}`);
         continue;

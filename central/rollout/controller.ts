@@ -103,7 +103,7 @@ export class RolloutController {
       if (serving && serving.version !== p.model.version && wave.previous[device] === undefined) wave.previous[device] = serving;
     }
     const current = await this.desired.current(wave.devices);
-    const change = { model: p.model, rollout: { id: p.id, wave: wave.wave } };
+    const change = { model: p.model, rollout: { id: p.id, wave: wave.wave }, ...(p.rollback ? { rollback: { name: p.model.name, to: p.model.version, reason: p.rollback.reason } } : {}) };
     // Published by a run that was killed before it could record the wave: keep that counter.
     const already = (device: string) => {
       const held = current.get(device)!.state;

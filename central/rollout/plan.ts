@@ -22,6 +22,8 @@ export interface RolloutRequest {
   knownDevicesOnly: boolean;
   /** The approvals every desired state of the rollout waits for (--approval). */
   approval?: RolloutProgress['approval'];
+  /** The version is older than what devices run: desired states name it in `rollback` (--rollback-reason). */
+  rollback?: RolloutProgress['rollback'];
 }
 
 /**
@@ -63,6 +65,7 @@ export async function planRollout(client: BrokerClient, prefix: string, trust: T
     updatedAt: now,
     startedBy: operatorName(),
     ...(req.approval ? { approval: req.approval } : {}),
+    ...(req.rollback ? { rollback: req.rollback } : {}),
   };
 }
 

@@ -70,6 +70,8 @@ export const RolloutProgress = z.strictObject({
    * those signatures. The keys are here, signed with the progress, so a resumed controller
    * checks approvals against the keys the rollout was started with.
    */
+  /** Set when the rollout sends devices back to an older version: its desired states carry `rollback` with this reason. */
+  rollback: z.strictObject({ reason: z.string().min(1).max(1000) }).optional(),
   approval: z
     .strictObject({
       role: z.string().regex(ROLE_NAME_PATTERN),

@@ -13,6 +13,10 @@ const OPTIONS = {
   model: { type: 'string' },
   to: { type: 'string' },
   reason: { type: 'string' },
+  approval: { type: 'string' },
+  approver: { type: 'string', multiple: true, default: [] as string[] },
+  id: { type: 'string' },
+  'wave-timeout': { type: 'string' },
 } as const;
 
 /** `edgectl rollback`: signed desired states sending the targeted devices back to an older version; returns the exit code. */
@@ -30,9 +34,13 @@ export async function runRollback(argv: string[]): Promise<number> {
     const reason = values.reason ?? `rollback by ${operatorName()} with edgectl`;
     if (reason.length === 0 || reason.length > 1000) throw new UsageError('--reason must be 1 to 1000 characters');
     request = { targets: parseTargets(values.target), name, reason, ...(values.to === undefined ? {} : { to: values.to }) };
+    if (values.approval === undefined && (values.approver.length > 0 || values.id !== undefined || values['wave-timeout'] !== undefined)) throw new UsageError('--approver, --id and --wave-timeout go with --approval ROLE:K');
+    if (values.approval !== undefined && values.to === undefined) throw new UsageError('--approval needs --to VERSION: approvers sign one version for every device');
   } catch (err) {
     return usageError(errorMessage(err));
   }
+  // Where approval is required the rollback is a one-wave rollout of the older version, run by the controller.
+  if (values.approval !== undefined) return (await import('./rollout-command.js')).runRollout(approvedRollbackArgs(values, request));
   let client: BrokerClient | undefined;
   try {
     const connect = brokerOptions(values, 'rollback', log);
@@ -53,6 +61,19 @@ export async function runRollback(argv: string[]): Promise<number> {
   } finally {
     await client?.close();
   }
+}
+
+/** `rollout start` arguments for a rollback that waits for approvals: every device in one wave, marked as a rollback. */
+function approvedRollbackArgs(values: Record<string, string | boolean | string[] | undefined>, request: RollbackRequest): string[] {
+  const args = ['start', '--model', `${request.name}@${request.to}`, '--waves', '100%', '--halt-on-failure', '100%', '--rollback-reason', request.reason];
+  for (const t of values.target as string[]) args.push('--target', t);
+  for (const a of values.approver as string[]) args.push('--approver', a);
+  for (const [flag, v] of Object.entries(values)) {
+    if (['target', 'approver', 'model', 'to', 'reason'].includes(flag) || v === undefined || v === false) continue;
+    if (Array.isArray(v)) for (const x of v) args.push(`--${flag}`, x);
+    else args.push(...(v === true ? [`--${flag}`] : [`--${flag}`, v]));
+  }
+  return args;
 }
 
 function usageError(message: string): number {

@@ -30,6 +30,7 @@ const OPTIONS = {
   id: { type: 'string' },
   'devices-from-status': { type: 'boolean', default: false },
   approval: { type: 'string' },
+  'rollback-reason': { type: 'string' },
   approver: { type: 'string', multiple: true, default: [] as string[] },
   json: { type: 'boolean', default: false },
 } as const;
@@ -157,7 +158,13 @@ function requestOf(values: Values): Omit<RolloutRequest, 'id'> {
     rollbackFailed: values['rollback-failed'],
     waveTimeoutMs: parseDuration('--wave-timeout', values['wave-timeout']),
     knownDevicesOnly: values['devices-from-status'],
+    ...(values['rollback-reason'] !== undefined ? { rollback: { reason: rollbackReason(values['rollback-reason']) } } : {}),
   };
+}
+
+function rollbackReason(text: string): string {
+  if (text.length === 0 || text.length > 1000) throw new UsageError('--rollback-reason must be 1 to 1000 characters');
+  return text;
 }
 
 /** `rollout status`: the retained progress, verified when keys are given. */

@@ -4,7 +4,8 @@ import type { RolloutReport } from '../../protocol/rollout-state.js';
 import { addSignature } from '../../protocol/signing.js';
 import { desiredStateTopic, deviceTopics } from '../../protocol/topics.js';
 import { startApprovalSite, type ApprovalSite } from '../helpers/approval-site.js';
-import { edgectl, retainedOn } from '../helpers/ops-bench.js';
+import { BinProcess } from '../helpers/child.js';
+import { brokerArgs, edgectl, retainedOn } from '../helpers/ops-bench.js';
 import { desiredFor, PREFIX, publishRetained } from '../helpers/rollout-rig.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -61,4 +62,26 @@ test('a rollout started without approvals halts on such a site, with the agent\'
   assert.equal(r.code, 1, `${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /rollout unapproved halted: wave 1\/1: 1 of 1 device failed .*gw-approve failed \(desired state \d+ for device "gw-approve" refused: site:plant-a requires 2 signatures from role "approver", found 0; not yet signed by ds-alice, qe-bob; signatures outside the role do not count \(ops\)\)/);
   assert.equal(site.serving(), '1.1.0');
+});
+
+test('a rollback to such a site waits for the same approvals; two approvers signing at once are both counted', { timeout: 60_000 }, async (t) => {
+  await site.publishVersion('1.0.1', 1);
+  const keys = site.keys;
+  const rollback = new BinProcess('edgectl', [
+    'rollback', '--target', `device:${DEVICE}`, '--model', 'defect', '--to', '1.0.1', '--reason', 'misses scratches on line 3', '--id', 'back-to-1-0-1',
+    '--approval', 'approver:2', '--approver', keys.alice.publicKeyFile, '--approver', keys.bob.publicKeyFile, '--key', keys.ops.keyFile, ...brokerArgs(site.bench.broker, PREFIX),
+  ]).cleanupWith(t);
+  await rollback.waitForOutput('the rollback to wait for approvals', (p) => /0\/1 desired state approved/.test(p.stdout), 30_000);
+  const approve = (key: typeof keys.alice) => edgectl(site.bench.broker, PREFIX, ['approve', '--rollout', 'back-to-1-0-1', '--key', key.keyFile, '--trust', keys.ops.publicKeyFile]);
+  const [a, b] = await Promise.all([approve(keys.alice), approve(keys.bob)]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(a.stdout, /models defect 1\.0\.1, a rollback to 1\.0\.1 \(misses scratches on line 3\): approved by ds-alice/);
+  assert.equal(await rollback.exited.then((e) => e.code), 0, rollback.tail());
+  assert.match(rollback.stdout, /rollout back-to-1-0-1 done: 1\/1 devices serve defect 1\.0\.1/);
+  assert.equal(site.serving(), '1.0.1');
+  const topic = desiredStateTopic(PREFIX, 'device', DEVICE);
+  const published = JSON.parse((await retainedOn(site.bench.broker, topic)).get(topic)!.toString()) as { payload: { rollback?: unknown }; signatures: Array<{ keyId: string }> };
+  assert.deepEqual(published.payload.rollback, { name: 'defect', to: '1.0.1', reason: 'misses scratches on line 3' });
+  assert.deepEqual(published.signatures.map((s) => s.keyId).sort(), ['ds-alice', 'ops', 'qe-bob']);
 });
