@@ -45,7 +45,8 @@ ort.InferenceSession.create(workerData.path, workerData.options).then(
         (err) => parentPort.postMessage({ id: m.id, error: message(err) }),
       );
     });
-    parentPort.postMessage({ ready: true });
+    const { inputNames, inputMetadata, outputNames, outputMetadata } = session;
+    parentPort.postMessage({ ready: true, meta: { inputNames, inputMetadata, outputNames, outputMetadata } });
   },
   (err) => parentPort.postMessage({ ready: false, error: message(err) }),
 );
@@ -56,6 +57,9 @@ export interface WorkerOutput {
   type: Tensor.Type;
   data: Tensor.DataType;
 }
+
+/** The model's declared inputs and outputs, as the worker's session read them. */
+export type WorkerMetadata = Pick<InferenceSession, 'inputNames' | 'inputMetadata' | 'outputNames' | 'outputMetadata'>;
 
 interface Pending {
   resolve: (out: WorkerOutput) => void;
@@ -68,17 +72,19 @@ class InferenceWorker {
   /** Runs given to this worker and not answered yet, including those waiting for it to load. */
   private loadCount = 0;
   private readonly worker: Worker;
-  /** Resolves once the session is loaded; rejects when it could not be. */
-  readonly ready: Promise<void>;
+  /** Resolves with what the model declares once the session is loaded; rejects when it could not be. */
+  readonly ready: Promise<WorkerMetadata>;
   dead = false;
+  /** Set once the session is loaded. */
+  loaded = false;
 
   constructor(ort: string, path: string, options: InferenceSession.SessionOptions, nice: number, private readonly onExit: (w: InferenceWorker) => void) {
     // A small heap: the worker only wraps buffers; the session's memory is onnxruntime's own.
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ort, path, options, nice }, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
     this.worker.unref();
-    this.ready = new Promise<void>((resolve, reject) => {
-      const first = (m: { ready?: boolean; error?: string }) => {
-        if (m.ready) resolve();
+    this.ready = new Promise<WorkerMetadata>((resolve, reject) => {
+      const first = (m: { ready?: boolean; meta?: WorkerMetadata; error?: string }) => {
+        if (m.ready && m.meta) resolve(m.meta);
         else reject(new Error(m.error ?? 'the inference worker did not start'));
       };
       this.worker.once('message', first);
@@ -86,8 +92,15 @@ class InferenceWorker {
       this.worker.once('exit', (code) => reject(new Error(`the inference worker exited with code ${code} while loading`)));
     });
     this.ready.then(
-      () => this.worker.on('message', (m: { id: number; type?: Tensor.Type; data?: Tensor.DataType; error?: string }) => this.answer(m)),
-      () => undefined,
+      () => {
+        this.loaded = true;
+        this.worker.on('message', (m: { id: number; type?: Tensor.Type; data?: Tensor.DataType; error?: string }) => this.answer(m));
+      },
+      // A worker that could not load is done: the next run starts a fresh one.
+      (err: Error) => {
+        this.fail(err);
+        void this.worker.terminate();
+      },
     );
     this.worker.on('error', (err) => this.fail(err));
     this.worker.on('exit', (code) => this.fail(new Error(`the inference worker exited with code ${code}`)));
@@ -172,12 +185,16 @@ export class InferenceWorkers {
     return this.workers.filter((w) => w && !w.dead).length;
   }
 
-  async run(input: Tensor, inputName: string, outputName: string): Promise<WorkerOutput> {
+  /**
+   * Runs `input` on the least loaded worker; undefined while no worker has its session
+   * loaded yet, and the caller runs it itself: a frame never waits for a worker to start.
+   */
+  async run(input: Tensor, inputName: string, outputName: string): Promise<WorkerOutput | undefined> {
     if (this.released) throw new Error('the inference workers were released');
     const worker = this.pick();
+    if (!worker) return undefined;
     worker.load++;
     try {
-      await worker.ready;
       return await worker.run(this.nextId++, input, inputName, outputName);
     } finally {
       worker.load--;
@@ -191,22 +208,27 @@ export class InferenceWorkers {
     await Promise.all(all.map((w) => w?.release()));
   }
 
-  /** The least loaded worker; a new one only when every running worker has work. */
-  private pick(): InferenceWorker {
+  /**
+   * The least loaded worker with its session loaded; one more starts (in the background)
+   * when every loaded worker has work and there is room for another.
+   */
+  private pick(): InferenceWorker | undefined {
     let best: InferenceWorker | undefined;
+    let loading = false;
     let free = -1;
     for (let i = 0; i < this.workers.length; i++) {
       const w = this.workers[i];
       if (!w || w.dead) {
         if (free < 0) free = i;
-      } else if (!best || w.load < best.load) best = w;
+      } else if (!w.loaded) loading = true;
+      else if (!best || w.load < best.load) best = w;
     }
-    if (best && (best.load === 0 || free < 0)) return best;
-    const fresh = new InferenceWorker(this.ort, this.path, this.options, this.nice, (dead) => {
-      const at = this.workers.indexOf(dead);
-      if (at >= 0) this.workers[at] = undefined;
-    });
-    this.workers[free] = fresh;
-    return fresh;
+    if ((!best || best.load > 0) && !loading && free >= 0) {
+      this.workers[free] = new InferenceWorker(this.ort, this.path, this.options, this.nice, (dead) => {
+        const at = this.workers.indexOf(dead);
+        if (at >= 0) this.workers[at] = undefined;
+      });
+    }
+    return best;
   }
 }

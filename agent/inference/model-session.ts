@@ -18,15 +18,29 @@ export interface ModelSessionOptions {
   readonly workers?: number;
 }
 
-/** Nice value of the background worker: 19, the lowest priority, so it only takes idle CPU. */
-const BACKGROUND_NICE = 19;
+/** Nice value of the background worker: on a contended core the live threads get about 90% of it. */
+const BACKGROUND_NICE = 10;
 
 type TensorMetadata = InferenceSession.ValueMetadata & { isTensor: true };
+
+/** What the model declares, from whichever session read it. */
+type SessionMetadata = Pick<InferenceSession, 'inputNames' | 'inputMetadata' | 'outputNames' | 'outputMetadata'>;
+
+/** What the lease guards: a session on this thread, or sessions in worker threads. */
+interface Runner {
+  readonly session: InferenceSession;
+  readonly workers: InferenceWorkers | undefined;
+}
+type LeasedRunner = Runner & { release(): Promise<void> };
 
 /**
  * One loaded ONNX model. The onnxruntime session is created once and reused for every
  * frame; `run` may be called concurrently (onnxruntime allows it) and `release` waits for
  * runs in flight, so a model swap cannot free a session under a running frame.
+ * With workers, the session on the event loop loads and checks the model and then only
+ * serves as the fallback; runs go to the workers, which start with the first frames. (A
+ * worker loading the model instead costs an idle agent about 6 MB more: onnxruntime's
+ * one-time set-up is per process either way, and a worker adds its own Node environment.)
  */
 export class ModelSession {
   readonly name: string;
@@ -37,22 +51,25 @@ export class ModelSession {
   readonly outputName: string;
   /** The output's element type as onnxruntime reports it ('float16', 'float32', 'int64', ...). */
   readonly outputType: Tensor.Type;
-  private readonly lease: SessionLease;
+  private readonly lease: SessionLease<LeasedRunner>;
   /** Only the chosen output: onnxruntime-node refuses to return non-tensor outputs (scikit-learn's maps) at all. */
   private readonly fetches: readonly string[];
   private readonly workers: InferenceWorkers | undefined;
   /** One low-priority worker for background runs (explanations), beside the live ones. */
   private readonly background: InferenceWorkers | undefined;
-  private constructor(config: ModelConfig, path: string, session: InferenceSession, input: string, output: TensorMetadata, workers: InferenceWorkers | undefined, background: InferenceWorkers | undefined) {
+  private constructor(config: ModelConfig, path: string, runner: Runner, input: string, output: TensorMetadata, background: InferenceWorkers | undefined) {
     this.name = config.name;
     this.version = config.version;
     this.path = path;
-    this.lease = new SessionLease(session, config.name);
+    const release = async () => {
+      await Promise.all([runner.session.release(), runner.workers?.release(), background?.release()]);
+    };
+    this.lease = new SessionLease({ ...runner, release }, config.name);
     this.inputName = input;
     this.outputName = output.name;
     this.outputType = output.type;
     this.fetches = [output.name];
-    this.workers = workers;
+    this.workers = runner.workers;
     this.background = background;
   }
 
@@ -93,7 +110,7 @@ export class ModelSession {
       const output = pickOutput(config, session);
       const workers = opts.workers ? new InferenceWorkers(opts.workers, path, options) : undefined;
       const background = opts.workers ? new InferenceWorkers(1, path, options, BACKGROUND_NICE) : undefined;
-      return new ModelSession(config, path, session, input, output, workers, background);
+      return new ModelSession(config, path, { session, workers }, input, output, background);
     } catch (err) {
       await session.release().catch(() => undefined);
       throw refuse(errorMessage(err), err);
@@ -106,10 +123,11 @@ export class ModelSession {
    * contended the live frames get them.
    */
   async run(input: Tensor, opts: { background?: boolean } = {}): Promise<Float32Array> {
-    return this.lease.hold(async (session) => {
+    return this.lease.hold(async (runner) => {
       try {
-        const workers = opts.background ? this.background : this.workers;
-        const value = workers ? await workers.run(input, this.inputName, this.outputName) : (await session.run({ [this.inputName]: input }, this.fetches))[this.outputName];
+        const workers = opts.background ? (this.background ?? runner.workers) : runner.workers;
+        // Until a worker has loaded its session (the first frames), the run happens here.
+        const value = (workers ? await workers.run(input, this.inputName, this.outputName) : undefined) ?? (await runner.session.run({ [this.inputName]: input }, this.fetches))[this.outputName];
         if (!value) throw new Error(`output "${this.outputName}" missing from the result`);
         return toFloat32(value.type, value.data);
       } catch (err) {
@@ -123,10 +141,9 @@ export class ModelSession {
     return (this.workers?.started ?? 0) + (this.background?.started ?? 0);
   }
 
-  /** Frees the onnxruntime session (and the workers') once runs in flight are done. Safe to call twice. */
-  async release(): Promise<void> {
-    await this.lease.release();
-    await Promise.all([this.workers?.release(), this.background?.release()]);
+  /** Frees the onnxruntime session (or the workers' sessions) once runs in flight are done. Safe to call twice. */
+  release(): Promise<void> {
+    return this.lease.release();
   }
 }
 
@@ -135,7 +152,7 @@ export function loadModel(config: ModelConfig, opts: ModelSessionOptions): Promi
   return ModelSession.load(config, opts);
 }
 
-function pickInput(config: ModelConfig, session: InferenceSession): string {
+function pickInput(config: ModelConfig, session: SessionMetadata): string {
   const names = session.inputNames;
   const name = config.input ?? names[0];
   if (name === undefined) throw new Error('the model has no inputs');
@@ -166,7 +183,7 @@ function checkInputFits(config: ModelConfig, meta: TensorMetadata): void {
   }
 }
 
-function pickOutput(config: ModelConfig, session: InferenceSession): TensorMetadata {
+function pickOutput(config: ModelConfig, session: SessionMetadata): TensorMetadata {
   const wanted = config.output.tensor;
   const all = session.outputMetadata;
   const meta = wanted === undefined ? all.find((m) => m.isTensor) : all.find((m) => m.name === wanted);

@@ -5,18 +5,18 @@ import { AgentError } from '../errors.js';
  * An onnxruntime session shared by concurrent runs: each run holds it, and `release`
  * frees it only once the runs in flight are done (a rollout swaps models between frames).
  */
-export class SessionLease {
+export class SessionLease<S extends { release(): Promise<void> } = InferenceSession> {
   private inFlight = 0;
   private idle: (() => void) | undefined;
   private released: Promise<void> | undefined;
 
   constructor(
-    private readonly session: InferenceSession,
+    private readonly session: S,
     private readonly model: string,
   ) {}
 
   /** Runs `fn` holding the session; refused once the session was released. */
-  async hold<T>(fn: (session: InferenceSession) => Promise<T>): Promise<T> {
+  async hold<T>(fn: (session: S) => Promise<T>): Promise<T> {
     if (this.released) throw new AgentError('E_MODEL_RELEASED', `model "${this.model}" has been released`);
     this.inFlight++;
     try {

@@ -46,6 +46,13 @@ export function renderMetrics(s: StatusSnapshot, counters: Counters, metrics: Ag
   x.histogram('edge_agent_frame_to_commit_seconds', 'Time from a frame arriving to all its predictions being durable in the outbox.', [
     { histogram: metrics.frameToCommit },
   ]);
+  if (metrics.stages.size > 0) {
+    x.histogram(
+      'edge_agent_stage_seconds',
+      'Time a frame spends in each pipeline stage: queue (waiting for a slot), preprocess (decode and resize), inference, commit (waiting for the outbox).',
+      [...metrics.stages].map(([stage, histogram]) => ({ labels: { stage }, histogram })),
+    );
+  }
   if (s.explanations) {
     x.counter('edge_agent_explanations_total', 'Explanations stored beside their predictions.', s.explanations.explained);
     x.counter('edge_agent_explanations_skipped_total', 'Explanations skipped: over the CPU budget, or the pipeline too busy to spare a slot.', [

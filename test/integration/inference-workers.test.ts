@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { pino } from 'pino';
 import { OutboxWriter } from '../../agent/buffer/outbox-writer.js';
@@ -16,6 +16,7 @@ import { ImagePreprocessor } from '../../agent/preprocess/image.js';
 import { encodePartJpeg, renderPart } from '../../agent/sources/camera/synthetic-part.js';
 import { defectModelConfig } from '../helpers/defect-model-config.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 const log = pino({ level: 'silent' });
 
@@ -25,7 +26,7 @@ async function parts(n: number): Promise<Buffer[]> {
   return out;
 }
 
-test('worker-thread sessions give the same scores as the event loop, start with the first run and end at release', async (t) => {
+test('worker-thread sessions give the same scores as the event loop, start with the first runs and end at release', async (t) => {
   const dir = await tempDir(t);
   const config = await defectModelConfig(dir);
   const inline = await ModelSession.load(config, { baseDir: dir });
@@ -35,19 +36,49 @@ test('worker-thread sessions give the same scores as the event loop, start with 
   const tensors = await Promise.all((await parts(6)).map(async (p) => (await pre.toTensor(p)).tensor));
 
   assert.equal(pooled.workersStarted, 0, 'an idle model holds no workers');
-  const expected = await Promise.all(tensors.map((x) => inline.run(x)));
-  // Six at once: both live workers take some.
-  const got = await Promise.all(tensors.map((x) => pooled.run(x)));
-  assert.ok(pooled.workersStarted >= 1 && pooled.workersStarted <= 2, `live workers started: ${pooled.workersStarted}`);
-  assert.deepEqual(got.map((s) => [...s]), expected.map((s) => [...s]));
-  const background = await pooled.run(tensors[0]!, { background: true });
-  assert.deepEqual([...background], [...expected[0]!], 'a background run answers the same');
+  const expected = (await Promise.all(tensors.map((x) => inline.run(x)))).map((s) => [...s]);
+  // The first run does not wait for a worker: it runs here while the first worker loads.
+  assert.deepEqual([...(await pooled.run(tensors[0]!))], expected[0]);
+  assert.equal(pooled.workersStarted, 1);
+  // Six at once keep the loaded worker busy, so the second one starts.
+  await waitFor('both live workers', async () => {
+    const got = await Promise.all(tensors.map((x) => pooled.run(x)));
+    assert.deepEqual(got.map((s) => [...s]), expected);
+    return pooled.workersStarted === 2;
+  }, 30_000, 20);
+  await waitFor('the background worker', async () => {
+    assert.deepEqual([...(await pooled.run(tensors[1]!, { background: true }))], expected[1], 'a background run answers the same');
+    return pooled.workersStarted === 3;
+  }, 30_000, 20);
   // The input was copied to the worker, not taken from the caller.
   assert.equal(tensors[0]!.data.length, tensors[0]!.dims.reduce((a, b) => a * b, 1));
 
   await pooled.release();
   assert.equal(pooled.workersStarted, 0, 'release ends the workers');
   await assert.rejects(pooled.run(tensors[0]!), (err: Error & { code?: string }) => err.code === 'E_MODEL_RELEASED');
+});
+
+test('a worker that cannot load its session is replaced; runs meanwhile are served on the event loop', async (t) => {
+  const dir = await tempDir(t);
+  const config = await defectModelConfig(dir);
+  const session = await ModelSession.load(config, { baseDir: dir, workers: 1 });
+  t.after(() => session.release());
+  const pre = new ImagePreprocessor(config.preprocess);
+  const good = (await pre.toTensor((await parts(1))[0]!)).tensor;
+  const { rename } = await import('node:fs/promises');
+  const expected = [...(await session.run(good))];
+  // The file goes away after the load: a worker's own session cannot be made.
+  await session.release();
+  const again = await ModelSession.load(config, { baseDir: dir, workers: 1 });
+  t.after(() => again.release());
+  await rename(resolve(dir, config.path), join(dir, 'moved.onnx'));
+  for (let i = 0; i < 20; i++) assert.deepEqual([...(await again.run(good))], expected, 'served on the event loop');
+  await waitFor('the failed worker to be dropped', () => again.workersStarted === 0, 10_000);
+  await rename(join(dir, 'moved.onnx'), resolve(dir, config.path));
+  await waitFor('a fresh worker', async () => {
+    assert.deepEqual([...(await again.run(good))], expected);
+    return again.workersStarted === 1;
+  }, 30_000, 20);
 });
 
 test('a wrong input fails that run with E_INFERENCE naming the model; the worker keeps serving', async (t) => {
@@ -60,6 +91,7 @@ test('a wrong input fails that run with E_INFERENCE naming the model; the worker
   const { Tensor } = await import('onnxruntime-node');
   const wrong = new Tensor('float32', new Float32Array(12), [1, 3, 2, 2]);
   await assert.rejects(session.run(wrong), (err: Error & { code?: string }) => err.code === 'E_INFERENCE' && err.message.includes(config.name));
+  assert.equal(session.workersStarted, 1, 'the worker survived the refused input');
   assert.equal((await session.run(good)).length > 0, true);
 });
 
