@@ -15,8 +15,8 @@ import { waitFor } from '../helpers/wait.js';
 
 /*
  * An agent with an action token whose model is trusted only above 0.99: its "ok" answers
- * (0.982) go to a rule step, its "defect" answers (1.0) stay the serving model's. Two
- * cameras with opposite defect rates make two segments that differ. The page shows each
+ * (0.982) go to a rule step, its "defect" answers (1.0) stay the serving model's. One
+ * camera sees only good parts, the other only defective ones: two segments that differ. The page shows each
  * prediction's step with its reason, attaches a label with the token (refused without it),
  * and once labels exist shows live accuracy, the fallback share and the segment audit.
  */
@@ -35,15 +35,15 @@ test('the status page shows fail-safe steps, attaches labels with the token only
     deviceId: 'gw-page-label',
     site: 'plant-g',
     sources: [
-      { id: 'cam1', type: 'synthetic', fps: 8, width: 320, height: 240, defectRate: 0.1, seed: 3 },
-      { id: 'cam2', type: 'synthetic', fps: 8, width: 320, height: 240, defectRate: 0.9, seed: 4 },
+      { id: 'cam1', type: 'synthetic', fps: 8, width: 320, height: 240, defectRate: 0, seed: 3 },
+      { id: 'cam2', type: 'synthetic', fps: 8, width: 320, height: 240, defectRate: 1, seed: 4 },
     ],
     models: [{
       ...entry,
       failsafe: { minConfidence: 0.99, rules: [{ label: 'ok', stat: 'brightness', above: 0 }] },
       feedback: { expectedAccuracy: 0.9, window: 50, minLabels: 5, every: 1 },
     }],
-    segments: { periodS: 3, minPredictions: 8 },
+    segments: { periodS: 3, minPredictions: 5 },
     buffer: { path: join(dir, 'agent.db') },
     broker: { url: broker.url, protocolVersion: broker.protocolVersion },
     status: { host: '127.0.0.1', port: 0, token: TOKEN },
@@ -155,5 +155,55 @@ test('the status page shows fail-safe steps, attaches labels with the token only
   await until(page, 'no sideways overflow on a phone', 'document.documentElement.scrollWidth <= window.innerWidth');
   await page.locator('#oversight-card').scrollIntoViewIfNeeded();
   await shot(page, 'status-label-phone.png');
+  assert.deepEqual(pageErrors, [], 'no script errors');
+});
+
+test('a model whose labels the gateway does not know is labelled in free text, the top scores suggested', { skip, timeout: 60_000 }, async (t) => {
+  const host = lifo(t);
+  const dir = await tempDir(host, 'status-page-label-free-');
+  const broker = await startBroker();
+  host.after(() => broker.stop());
+  const { labels: _known, ...entry } = defectModelEntry(await writeDefectModel(join(dir, 'models')));
+  const config = ConfigSchema.parse({
+    deviceId: 'gw-page-free',
+    site: 'plant-g',
+    sources: [{ id: 'cam1', type: 'synthetic', fps: 5, width: 320, height: 240, defectRate: 0.5, limit: 10 }],
+    models: [entry],
+    buffer: { path: join(dir, 'agent.db') },
+    broker: { url: broker.url, protocolVersion: broker.protocolVersion },
+    status: { host: '127.0.0.1', port: 0, token: TOKEN },
+    shutdown: { deadlineMs: 3000 },
+  });
+  const agent = await Agent.create({ config, baseDir: dir, log: silentLog });
+  host.after(() => agent.stop());
+  await agent.start();
+  const url = agent.status!.url!;
+  const db = agent.store.database;
+  await waitFor('a prediction', () => db.prepare('SELECT seq FROM predictions LIMIT 1').get() !== undefined, 30_000, 100);
+  const seq = (db.prepare('SELECT seq FROM predictions ORDER BY seq LIMIT 1').get() as { seq: number }).seq;
+  const detail = (await (await fetch(`${url}/api/predictions/${seq}`)).json()) as PredictionDetail;
+  assert.equal(detail.labelChoices, null, 'no labels configured: nothing to choose from');
+
+  const browser = await launchBrowser(host);
+  const page = await (await browser.newContext({ viewport: { width: 390, height: 844 } })).newPage();
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(String(e)));
+  await page.goto(`${url}/#prediction/${seq}`, { waitUntil: 'domcontentloaded' });
+  await until(page, 'the detail', "document.getElementById('detail-step')?.textContent === 'serving model'");
+  assert.equal(await page.locator('#label-choice-field').isVisible(), false);
+  assert.equal(await page.locator('#label-text').isVisible(), true);
+  assert.deepEqual(await page.locator('#label-suggestions option').evaluateAll((os) => os.map((o) => o.getAttribute('value'))), detail.topK.map((k) => k.label));
+
+  await page.fill('#label-token', TOKEN);
+  await page.click('#label-submit');
+  assert.equal(await page.locator('#label-result.refused').textContent(), 'type the correct label first');
+  await page.fill('#label-text', 'scratch on the rim');
+  await page.locator('#label-text').press('Enter');
+  await page.locator('#label-result.done').waitFor({ timeout: 5000 });
+  await until(page, 'the free-text label in the detail', "document.getElementById('detail-truth').textContent.includes('labelled \"scratch on the rim\" by operator')");
+  assert.equal(await page.inputValue('#label-text'), 'scratch on the rim');
+  assert.deepEqual(db.prepare('SELECT label, correct, by FROM labels WHERE seq = ?').get(seq), { label: 'scratch on the rim', correct: 0, by: 'operator' });
+  await until(page, 'no sideways overflow on a phone', 'document.documentElement.scrollWidth <= window.innerWidth');
+  await shot(page, 'status-label-free-text.png');
   assert.deepEqual(pageErrors, [], 'no script errors');
 });
