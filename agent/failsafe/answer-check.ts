@@ -16,17 +16,20 @@ export class StepTimeout extends Error {
 }
 
 /**
- * `work`, or a StepTimeout after `ms`. The work itself cannot be cancelled (an inference
- * runs to its end in the background); its late result or error is dropped.
+ * `work`, or a StepTimeout after `ms` (from `startedAt`, monotonic ms). The work itself
+ * cannot be cancelled (an inference runs to its end in the background); its late result or
+ * error is dropped. A run that blocked the event loop past the deadline (a model run on
+ * the loop's own thread) resolves before the timer can fire: its answer counts as late too.
  */
-export function within<T>(work: Promise<T>, ms: number | undefined): Promise<T> {
+export function within<T>(work: Promise<T>, ms: number | undefined, startedAt = performance.now()): Promise<T> {
   if (ms === undefined) return work;
   return new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new StepTimeout(ms)), ms);
+    const timer = setTimeout(() => reject(new StepTimeout(ms)), Math.max(0, startedAt + ms - performance.now()));
     work.then(
       (v) => {
         clearTimeout(timer);
-        resolve(v);
+        if (performance.now() - startedAt > ms) reject(new StepTimeout(ms));
+        else resolve(v);
       },
       (err: unknown) => {
         clearTimeout(timer);
@@ -59,9 +62,10 @@ export class DeadlineGate {
   }
 
   async run<T>(work: () => Promise<T>): Promise<T> {
+    const startedAt = performance.now();
     const running = work();
     try {
-      return await within(running, this.ms);
+      return await within(running, this.ms, startedAt);
     } catch (err) {
       if (err instanceof StepTimeout) {
         this.late++;
