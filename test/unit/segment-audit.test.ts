@@ -6,6 +6,7 @@ import { SegmentsSchema } from '../../agent/config/feedback-schema.js';
 import type { AgentEvent } from '../../agent/events.js';
 import { SegmentAudit } from '../../agent/segments/segment-audit.js';
 import { SegmentStatsStore } from '../../agent/segments/segment-store.js';
+import { TagBoard } from '../../agent/features/tag-board.js';
 import { silentLog } from '../helpers/rollout-rig.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -83,4 +84,27 @@ test('a period closes by time on the next prediction; segments with too few pred
   assert.equal(events.length, 0, 'cam-b has fewer than minPredictions: not compared');
   store.markSent(rows.map((r) => r.id), 1);
   assert.equal(store.unsent(10).length, 0);
+});
+
+test('a segment key read from an OPC-UA tag: each prediction counts under the product code current when it was made', async (t) => {
+  const dir = await tempDir(t, 'segments-');
+  const db = openDatabase({ path: join(dir, 'agent.db'), busyTimeoutMs: 1000 });
+  t.after(() => db.close());
+  const store = new SegmentStatsStore(db);
+  const clock = { now: () => 1_700_000_000_000, monotonic: () => 0 };
+  const config = SegmentsSchema.parse({ keys: [{ name: 'camera' }, { name: 'product', from: 'tag', tag: 'ProductCode' }], minPredictions: 10 });
+  const audit = new SegmentAudit({ config, store, events: { record: () => undefined }, clock, log: silentLog });
+  const board = new TagBoard();
+  board.addTag('ProductCode', 'plc');
+  audit.board = board;
+  audit.observe('defect', 'cam1', 'ok', 0.9, undefined);
+  const product = (code: string, ts: number) => board.push({ tag: 'ProductCode', value: code, quality: 'good', status: 'Good', sourceTs: ts, receivedAt: ts });
+  product('A-100', 1);
+  for (let i = 0; i < 3; i++) audit.observe('defect', 'cam1', 'ok', 0.9, undefined);
+  product('B-200', 2);
+  for (let i = 0; i < 2; i++) audit.observe('defect', 'cam1', 'defect', 0.8, 'fallback');
+  audit.closePeriod();
+  const rows = store.unsent(10).filter((r) => r.key === 'product');
+  assert.deepEqual(rows.map((r) => [r.value, r.predictions, r.fallbackShare]).sort(), [['A-100', 3, 0], ['B-200', 2, 1], ['unknown', 1, 0]]);
+  assert.equal(store.unsent(10).find((r) => r.key === 'camera')?.predictions, 6);
 });
