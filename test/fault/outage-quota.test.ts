@@ -77,6 +77,8 @@ test('a long outage (hours, time-compressed) beyond the quota: inference keeps c
 
   // The broker comes back; live predictions keep coming while the backlog drains.
   await broker.restart?.();
+  // Rows committed before the session starts are backlog too: live ones come after it.
+  await waitFor('the sync to reconnect', () => sync.connected, 20_000, 5);
   const drainStart = performance.now();
   const live: number[] = [];
   const feeding = (async () => {
