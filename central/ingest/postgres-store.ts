@@ -37,6 +37,7 @@ const SCHEMA = `
     seq bigint, media_type text NOT NULL, data bytea NOT NULL, received_at bigint NOT NULL, PRIMARY KEY (device, id)
   );
   ALTER TABLE samples ADD COLUMN IF NOT EXISTS reason text;
+  ALTER TABLE predictions ADD COLUMN IF NOT EXISTS step text, ADD COLUMN IF NOT EXISTS fallback_reason text;
   CREATE TABLE IF NOT EXISTS drift_windows (
     device text NOT NULL, id bigint NOT NULL, model text NOT NULL, model_version text NOT NULL, started_at bigint NOT NULL,
     ended_at bigint NOT NULL, samples integer NOT NULL, level text NOT NULL, stats jsonb NOT NULL, received_at bigint NOT NULL,
@@ -105,15 +106,16 @@ export class PostgresIngestStore implements IngestStore {
         [b.batchId, b.device, b.first, b.last, at],
       );
       const res = await c.query(
-        `INSERT INTO predictions (device, seq, ts, source, frame_id, model, model_version, label, score, top_k, latency_ms, batch_id, received_at)
-         SELECT $1, u.seq, u.ts, u.source, u.frame_id, u.model, u.model_version, u.label, u.score, u.top_k::jsonb, u.latency_ms, $2, $3
-         FROM unnest($4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[], $12::text[], $13::float8[])
-           AS u(seq, ts, source, frame_id, model, model_version, label, score, top_k, latency_ms)
+        `INSERT INTO predictions (device, seq, ts, source, frame_id, model, model_version, label, score, top_k, latency_ms, batch_id, received_at, step, fallback_reason)
+         SELECT $1, u.seq, u.ts, u.source, u.frame_id, u.model, u.model_version, u.label, u.score, u.top_k::jsonb, u.latency_ms, $2, $3, u.step, u.fallback_reason
+         FROM unnest($4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::float8[], $12::text[], $13::float8[], $14::text[], $15::text[])
+           AS u(seq, ts, source, frame_id, model, model_version, label, score, top_k, latency_ms, step, fallback_reason)
          ON CONFLICT (device, seq) DO NOTHING`,
         [
           b.device, b.batchId, at,
           p.map((r) => r.seq), p.map((r) => r.ts), p.map((r) => r.source), p.map((r) => r.frameId), p.map((r) => r.model),
           p.map((r) => r.modelVersion), p.map((r) => r.label), p.map((r) => r.score), p.map((r) => JSON.stringify(r.topK)), p.map((r) => r.latencyMs),
+          p.map((r) => r.step ?? 'model'), p.map((r) => r.fallbackReason ?? null),
         ],
       );
       await c.query(

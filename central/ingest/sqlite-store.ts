@@ -85,14 +85,17 @@ export class SqliteIngestStore implements IngestStore {
     // Databases made before samples recorded why they were captured gain the column.
     const sampleColumns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('samples')").all();
     if (!sampleColumns.some((c) => c.name === 'reason')) this.db.exec('ALTER TABLE samples ADD COLUMN reason TEXT');
+    // Likewise for the fail-safe step that produced each prediction.
+    const predictionColumns = this.db.prepare<[], { name: string }>("SELECT name FROM pragma_table_info('predictions')").all();
+    if (!predictionColumns.some((c) => c.name === 'step')) this.db.exec('ALTER TABLE predictions ADD COLUMN step TEXT; ALTER TABLE predictions ADD COLUMN fallback_reason TEXT');
     const db = this.db;
     const insertBatch = db.prepare(
       `INSERT INTO batches (batch_id, device, first, last, received_at) VALUES (?, ?, ?, ?, ?)
        ON CONFLICT (batch_id) DO UPDATE SET duplicates = duplicates + 1`,
     );
     const insertPrediction = db.prepare(
-      `INSERT OR IGNORE INTO predictions (device, seq, ts, source, frame_id, model, model_version, label, score, top_k, latency_ms, batch_id, received_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT OR IGNORE INTO predictions (device, seq, ts, source, frame_id, model, model_version, label, score, top_k, latency_ms, batch_id, received_at, step, fallback_reason)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     );
     const touchDevice = db.prepare(
       `INSERT INTO devices (device, last_seq, updated_at) VALUES (?, ?, ?)
@@ -102,7 +105,7 @@ export class SqliteIngestStore implements IngestStore {
       insertBatch.run(b.batchId, b.device, b.first, b.last, at);
       let fresh = 0;
       for (const p of b.predictions) {
-        fresh += insertPrediction.run(b.device, p.seq, p.ts, p.source, p.frameId, p.model, p.modelVersion, p.label, p.score, JSON.stringify(p.topK), p.latencyMs, b.batchId, at).changes;
+        fresh += insertPrediction.run(b.device, p.seq, p.ts, p.source, p.frameId, p.model, p.modelVersion, p.label, p.score, JSON.stringify(p.topK), p.latencyMs, b.batchId, at, p.step ?? 'model', p.fallbackReason ?? null).changes;
       }
       touchDevice.run(b.device, b.last, at);
       return fresh;

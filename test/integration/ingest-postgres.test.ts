@@ -103,6 +103,8 @@ test('edgectl ingest --db postgres:// stores predictions, events, health, drift 
     { predictions: await count('predictions'), events: await count('events'), health: await count('health'), drift: await count('drift_windows'), explanations: await count('explanations'), samples: await count('samples') },
     { predictions: 1, events: 2, health: 1, drift: 1, explanations: 1, samples: 1 },
   );
+  const [stepRow] = await pg.query<{ step: string }>('SELECT step FROM predictions WHERE device = $1', [device]);
+  assert.equal(stepRow!.step, 'model', 'the fail-safe step is kept with each prediction');
   const [w] = await pg.query<{ level: string; stats: unknown }>('SELECT level, stats FROM drift_windows WHERE device = $1', [device]);
   assert.deepEqual(w, { level: 'alarm', stats: windowStats });
   const [s] = await pg.query<{ data: Buffer }>('SELECT data FROM samples WHERE device = $1', [device]);

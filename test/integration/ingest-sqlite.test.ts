@@ -5,6 +5,7 @@ import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
 import { connectAsync } from 'mqtt';
+import { SqliteIngestStore } from '../../central/ingest/sqlite-store.js';
 import { batchIdOf, MAX_BATCH_BYTES } from '../../protocol/predictions.js';
 import { telemetryTopic } from '../../protocol/telemetry.js';
 import { DEFAULT_TOPIC_PREFIX, deviceTopics } from '../../protocol/topics.js';
@@ -50,4 +51,40 @@ test('edgectl ingest --db sqlite:FILE takes gzip batches, refuses a gzip bomb an
   assert.match(cli.stdout, /explanations: Too small/i);
   assert.equal(db.prepare('SELECT duplicates FROM batches').pluck().get(), 1, 'the plain copy of the gzip batch was a duplicate');
   assert.equal(await cli.stop('SIGTERM'), 0, cli.tail());
+});
+
+test('ingest keeps the fail-safe step of each prediction, also in a database made before steps existed', { timeout: 30_000 }, async (t) => {
+  const dir = await tempDir(t, 'ingest-steps-');
+  const file = join(dir, 'central.db');
+  // A database as an earlier ingest made it: predictions without step columns, samples without reason.
+  const old = new Database(file);
+  old.exec(`CREATE TABLE predictions (
+    device TEXT NOT NULL, seq INTEGER NOT NULL, ts INTEGER NOT NULL, source TEXT NOT NULL, frame_id TEXT NOT NULL,
+    model TEXT NOT NULL, model_version TEXT NOT NULL, label TEXT NOT NULL, score REAL NOT NULL,
+    top_k TEXT NOT NULL, latency_ms REAL NOT NULL, batch_id TEXT NOT NULL, received_at INTEGER NOT NULL,
+    PRIMARY KEY (device, seq)) WITHOUT ROWID;
+    CREATE TABLE samples (
+    device TEXT NOT NULL, id INTEGER NOT NULL, ts INTEGER NOT NULL, source TEXT NOT NULL, frame_id TEXT NOT NULL,
+    seq INTEGER, media_type TEXT NOT NULL, data BLOB NOT NULL, received_at INTEGER NOT NULL,
+    PRIMARY KEY (device, id)) WITHOUT ROWID;
+    INSERT INTO predictions VALUES ('gw-old', 1, 1, 'cam1', 'f1', 'defect', '1.0.0', 'ok', 0.9, '[]', 3, 'gw-old:1-1', 1);`);
+  old.close();
+  const store = new SqliteIngestStore(file);
+  t.after(() => store.close());
+  const device = 'gw-steps';
+  const predictions = [
+    { ...prediction(1), seq: 1 },
+    { ...prediction(2), seq: 2, step: 'rule' as const, fallbackReason: 'low-confidence' },
+    { ...prediction(3), seq: 3, step: 'manual' as const, fallbackReason: 'timeout' },
+  ];
+  assert.equal(await store.storeBatch({ v: 1, batchId: batchIdOf(device, 1, 3), device, first: 1, last: 3, sentAt: Date.now(), predictions }, Date.now()), 3);
+  const rows = store.db.prepare('SELECT device, seq, step, fallback_reason AS reason FROM predictions ORDER BY device, seq').all();
+  assert.deepEqual(rows, [
+    { device: 'gw-old', seq: 1, step: null, reason: null },
+    { device, seq: 1, step: 'model', reason: null },
+    { device, seq: 2, step: 'rule', reason: 'low-confidence' },
+    { device, seq: 3, step: 'manual', reason: 'timeout' },
+  ]);
+  const columns = store.db.prepare("SELECT name FROM pragma_table_info('samples')").all() as Array<{ name: string }>;
+  assert.ok(columns.some((c) => c.name === 'reason'), 'samples gained their reason column');
 });
