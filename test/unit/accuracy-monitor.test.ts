@@ -47,7 +47,7 @@ test('the expected accuracy comes from the serving version\'s manifest lineage w
   const db = openDatabase({ path: join(dir, 'agent.db'), busyTimeoutMs: 1000 });
   t.after(() => db.close());
   const install = db.prepare('INSERT INTO model_installs (name, counter, version, dir, manifest, installed_at) VALUES (?, ?, ?, ?, ?, 0)');
-  install.run('defect', 3, '1.1.0', '/x', JSON.stringify({ payload: { name: 'defect', lineage: { validation: { dataset: { name: 'val' }, metrics: { accuracy: 0.97 } } } } }));
+  install.run('defect', 3, '1.1.0', '/x', JSON.stringify({ payload: { name: 'defect', lineage: { validation: { dataset: { name: 'val', sha256: 'a'.repeat(64) }, metrics: { accuracy: 0.97 } }, packedBy: 'ops', packedAt: '2026-11-01T00:00:00Z' } } }));
   install.run('defect', 4, '1.2.0', '/y', JSON.stringify({ payload: { name: 'defect' } }));
   install.run('defect', 5, '1.3.0', '/z', '{not json');
   assert.equal(manifestAccuracy(db, 'defect', '1.1.0'), 0.97);
