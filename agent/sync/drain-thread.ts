@@ -1,3 +1,5 @@
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, workerData } from 'node:worker_threads';
 import { gzipSync } from 'node:zlib';
 import Database from 'better-sqlite3';
@@ -12,6 +14,24 @@ import type { DrainRequest, DrainThreadData, WiredRows } from './drain-worker.js
  * takes none of the event loop's time that live inference needs.
  */
 const data = workerData as DrainThreadData;
+
+/**
+ * The backlog takes what live inference leaves: on Linux the thread lowers its own priority
+ * to nice 19 (setpriority on a thread id applies to that thread alone). Measured with the
+ * camera path flat out, live throughput during a drain went from about half to about three
+ * quarters of live alone, for about a fifth less drain rate. Where it cannot, it runs as is.
+ */
+function yieldToLive(): void {
+  if (process.platform !== 'linux') return;
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
+    if (tid > 0) setPriority(tid, 19);
+  } catch {
+    // no procfs, or not permitted: normal priority
+  }
+}
+
+yieldToLive();
 const db = new Database(data.path, { fileMustExist: true });
 db.pragma(`busy_timeout = ${Math.trunc(data.busyTimeoutMs)}`);
 const outbox = new Outbox(db);
