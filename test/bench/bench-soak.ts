@@ -26,10 +26,12 @@ export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
   try {
     await rig.soak(inputs.frames, opts.frames, opts.early, (done) => {
       if (done !== opts.early && done % opts.every !== 0 && done !== opts.frames) return;
-      const rss = mb(process.memoryUsage().rss);
+      const m = process.memoryUsage();
+      const rss = mb(m.rss);
       readings.push({ frames: done, rss });
       const fps = done / ((performance.now() - t0) / 1000);
-      progress(`soak: ${done} frames, RSS ${rss.toFixed(1)} MB, ${fps.toFixed(0)} frames/s on average`);
+      // The JS heap and buffers of the event loop, to tell them from native memory (sharp, onnxruntime, SQLite).
+      progress(`soak: ${done} frames, RSS ${rss.toFixed(1)} MB (JS heap ${mb(m.heapUsed).toFixed(1)}, buffers ${mb(m.arrayBuffers).toFixed(1)}), ${fps.toFixed(0)} frames/s on average`);
     });
   } finally {
     await rig.stop();
