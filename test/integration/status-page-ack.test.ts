@@ -1,19 +1,15 @@
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import sharp from 'sharp';
 import { Agent } from '../../agent/agent.js';
-import { ConfigSchema, ModelSchema } from '../../agent/config/schema.js';
+import { ConfigSchema } from '../../agent/config/schema.js';
 import { defectModelEntry, writeDefectModel } from '../../agent/demo/defect-model.js';
-import { ProfileBuilder } from '../../agent/drift/profile-builder.js';
-import { ImageClassifierModel } from '../../agent/inference/image-model.js';
-import { encodePartJpeg, renderPart } from '../../agent/sources/camera/synthetic-part.js';
 import type { StatusSnapshot } from '../../agent/status/snapshot.js';
 import { launchBrowser, noBrowser as skip, RENDERED, shot, until } from '../helpers/browser.js';
 import { startBroker } from '../helpers/broker.js';
 import { silentLog } from '../helpers/rollout-rig.js';
 import { lifo } from '../helpers/teardown.js';
+import { dimReferenceProfile } from '../helpers/dim-reference.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -35,16 +31,7 @@ test('the status page acknowledges a drift alarm with the token, refuses without
   const entry = defectModelEntry(await writeDefectModel(join(dir, 'models')));
 
   // The reference was taken under half the light this camera has now.
-  const model = await ImageClassifierModel.load(ModelSchema.parse(entry), dir);
-  const builder = new ProfileBuilder({ labels: entry.labels });
-  for (let i = 0; i < 40; i++) {
-    const dim = await sharp(await encodePartJpeg(renderPart(i, { width: 320, height: 240, defectRate: 0.2, seed: 21 }))).linear(0.5, 0).jpeg().toBuffer();
-    const r = await model.classify(dim);
-    builder.add({ image: r.inputs!.image, label: r.label, top1: r.score, entropy: r.inputs!.entropy });
-  }
-  await model.release();
-  const profileFile = join(dir, 'profile.json');
-  await writeFile(profileFile, JSON.stringify(builder.build()));
+  const profileFile = await dimReferenceProfile(entry, dir, 40);
 
   const config = ConfigSchema.parse({
     deviceId: 'gw-page-ack',
