@@ -1,22 +1,11 @@
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
+import { freePort } from './free-port.js';
 import { TABULAR_MODEL, writeTabularModel } from './tabular-model.js';
 import { PLANT_NODES, PlantServer } from './plant-server.js';
 
 /** The sensor model the demo runs on the plant's signals. */
 export const BEARING_MODEL = 'bearing';
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export interface DemoPlant {
   plant: PlantServer;

@@ -4,6 +4,7 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Aedes } from 'aedes';
+import { freePort } from '../../agent/demo/free-port.js';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 
@@ -44,14 +45,7 @@ export async function startBroker(opts: TestBrokerOptions = {}): Promise<TestBro
   return broker;
 }
 
-/** A port nobody listens on right now. */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as net.AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
+export { freePort };
 
 async function startMosquitto(opts: TestBrokerOptions): Promise<TestBroker> {
   const dir = mkdtempSync(join(tmpdir(), 'mosquitto-'));

@@ -1,21 +1,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { copyFileSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { basename, join } from 'node:path';
+import { freePort } from '../../agent/demo/free-port.js';
 import { REPO_ROOT } from './child.js';
 import type { CleanupHost } from './tmp.js';
 
-/** A free TCP port on loopback (bound, read, released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface PlantOptions {
   pkiDir: string;
