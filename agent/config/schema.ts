@@ -282,8 +282,8 @@ export const ConfigSchema = z
     models: z.array(ModelSchema).min(1),
     pipeline: z
       .strictObject({
-        /** Frames in flight at once: 2 overlaps decoding one frame with inference on the previous. */
-        concurrency: z.number().int().min(1).max(16).default(2),
+        /** Frames in flight at once: 3 keeps one frame decoding while the two inference workers run the others. */
+        concurrency: z.number().int().min(1).max(16).default(3),
         /** Frames waiting per source; a free-running camera drops the oldest beyond this. */
         queueSize: z.number().int().min(1).max(1000).default(4),
       })
