@@ -48,7 +48,7 @@ test('a minimal config gets the schema defaults and absolute paths', () => {
   assert.equal(config.broker.batch.maxCount, 100);
   assert.equal(config.status.port, 8080);
   assert.equal(config.status.host, '127.0.0.1', 'loopback unless exposed on purpose');
-  assert.equal(config.pipeline.concurrency, 2);
+  assert.equal(config.pipeline.concurrency, 3);
   assert.equal(config.models[0]?.preprocess.layout, 'NCHW');
   assert.equal(config.models[0]?.output.topK, 3);
   const src = config.sources[0];
