@@ -42,7 +42,7 @@ async function settled(agent: Agent, version: string): Promise<RolloutReport> {
   await waitFor(`rollout of ${version} to settle`, () => {
     const r = agent.rollout.report;
     return r.candidate?.version === version && ['committed', 'rolled-back', 'failed'].includes(r.state);
-  }, 20_000);
+  }, 60_000);
   return agent.rollout.report;
 }
 
