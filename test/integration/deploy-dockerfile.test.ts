@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { DEPLOYED_ENV } from '../bench/deployed-env.js';
 import { REPO_ROOT } from '../helpers/child.js';
 
 /*
@@ -101,6 +102,7 @@ test('Dockerfile.arm64: non-root, volumes for state and config, tini as init, a 
   const health = one(run, 'HEALTHCHECK');
   assert.match(health, /CMD \["node", "-e", .*process\.env\.EDGE_AGENT_READYZ_URL/);
   assert.match(one(run, 'ENV'), /EDGE_AGENT_READYZ_URL=http:\/\/127\.0\.0\.1:8080\/readyz/);
+  assert.ok(one(run, 'ENV').includes(`MALLOC_MMAP_THRESHOLD_=${DEPLOYED_ENV.MALLOC_MMAP_THRESHOLD_}`), 'the image sets the benchmarked allocator threshold');
   assert.equal(one(run, 'EXPOSE'), '8080');
 
   const labels = one(run, 'LABEL');

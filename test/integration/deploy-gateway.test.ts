@@ -4,6 +4,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { DEPLOYED_ENV } from '../bench/deployed-env.js';
 import { REPO_ROOT } from '../helpers/child.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -56,6 +57,8 @@ test('the systemd unit passes systemd-analyze verify and has the hardening and r
   assert.equal(one('Service.KillSignal'), 'SIGTERM');
   assert.equal(one('Service.ExecStart'), '/usr/bin/node /opt/edge-agent/bin/edge-agent.js run --config /etc/edge-agent/edge-agent.yaml');
   assert.equal(one('Install.WantedBy'), 'multi-user.target');
+  // The allocator setting the idle-memory benchmark measures the agent with.
+  assert.ok(unit.get('Service.Environment')?.includes(`MALLOC_MMAP_THRESHOLD_=${DEPLOYED_ENV.MALLOC_MMAP_THRESHOLD_}`), 'the unit sets the benchmarked allocator threshold');
 
   const security = spawnSync(SYSTEMD_ANALYZE, ['security', '--offline=yes', '--no-pager', UNIT], { encoding: 'utf8' });
   const score = /Overall exposure level for edge-agent\.service: ([\d.]+)/.exec(security.stdout);
