@@ -10,6 +10,9 @@ export interface PageAsset {
 const FILES: Record<string, { file: string; type: string }> = {
   '/': { file: 'index.html', type: 'text/html; charset=utf-8' },
   '/index.html': { file: 'index.html', type: 'text/html; charset=utf-8' },
+  '/common.js': { file: 'common.js', type: 'text/javascript; charset=utf-8' },
+  '/charts.js': { file: 'charts.js', type: 'text/javascript; charset=utf-8' },
+  '/oversight.js': { file: 'oversight.js', type: 'text/javascript; charset=utf-8' },
   '/app.js': { file: 'app.js', type: 'text/javascript; charset=utf-8' },
   '/style.css': { file: 'style.css', type: 'text/css; charset=utf-8' },
 };
