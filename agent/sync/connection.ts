@@ -4,7 +4,7 @@ import type { Clock } from '../clock.js';
 import type { BrokerConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { EventSink } from '../events.js';
-import { Backoff, sleep } from '../lifecycle/backoff.js';
+import { Backoff, sleep, whenAborted } from '../lifecycle/backoff.js';
 import { deviceTopics } from '../../protocol/topics.js';
 import { clientOptions, statusPayload, type DeviceIdentity } from './client-options.js';
 
@@ -178,7 +178,7 @@ export class BrokerConnection {
         let reason = '';
         client.on('disconnect', (packet) => (reason = `broker sent DISCONNECT (reason code ${packet.reasonCode ?? 0})`));
         this.announce(session, connack.sessionPresent);
-        await abortedEither(session.closed, stop);
+        await whenAborted(AbortSignal.any([session.closed, stop]));
         if (!session.open) {
           if (this.opts.clock.monotonic() - since >= HEALTHY_SESSION_MS) this.backoff.reset();
           this.current = undefined;
@@ -295,13 +295,6 @@ function firstOf(client: MqttClient, stop: AbortSignal): Promise<IConnackPacket 
   });
 }
 
-function abortedEither(a: AbortSignal, b: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (a.aborted || b.aborted) return resolve();
-    const any = AbortSignal.any([a, b]);
-    any.addEventListener('abort', () => resolve(), { once: true });
-  });
-}
 
 /** Awaits `work`, giving up (with an error) when `signal` aborts first. */
 function untilAborted<T>(signal: AbortSignal, work: Promise<T>): Promise<T> {

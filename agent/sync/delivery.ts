@@ -3,11 +3,13 @@ import type { EncodedRows, Outbox } from '../buffer/outbox.js';
 import type { Clock } from '../clock.js';
 import { AgentError, errorMessage } from '../errors.js';
 import type { EventSink } from '../events.js';
-import { Backoff, sleep } from '../lifecycle/backoff.js';
+import { Backoff, sleep, whenAborted } from '../lifecycle/backoff.js';
+import { AckMarks } from './ack-marks.js';
 import type { BrokerSession } from './connection.js';
 import { Doorbell } from './doorbell.js';
 import type { DrainWorker } from './drain-worker.js';
 import { TokenBucket } from './token-bucket.js';
+import { UnackedBatches } from './unacked-batches.js';
 
 /** What the sync has delivered since start; the status page reads it. */
 export interface SyncStats {
@@ -58,12 +60,6 @@ type Outcome = 'drained' | 'lost' | 'failed';
 /** Backlog batches read, or how long the rate limit says to wait. */
 type BacklogRead = { rows: EncodedRows[] } | { waitMs: number };
 
-/** Acks are written to the outbox at least this often... */
-const MARK_EVERY_MS = 20;
-/** ...or once this many batches were acknowledged. */
-const MARK_MAX_RANGES = 64;
-/** Unacknowledged batches remembered for resending with the same ids. */
-const MAX_REMEMBERED = 1024;
 
 /**
  * Moves the outbox to the broker over whatever session is live. Rows are sent as QoS 1
@@ -82,20 +78,18 @@ export class Delivery {
   private readonly bucket: TokenBucket;
   private running: Promise<void> | undefined;
   private refusing = false;
-  private readonly acked: Array<[number, number]> = [];
-  /** Batches published and not yet acknowledged, first → last seq, by first. */
-  private readonly unacked = new Map<number, number>();
-  private markTimer: NodeJS.Timeout | undefined;
+  private readonly unacked = new UnackedBatches();
+  private readonly marks: AckMarks;
   /** Settles once the previous batch's publish was handed to the client. */
   private order: Promise<void> = Promise.resolve();
   /** The backlog's thread while a large backlog drains, and the acks it is to record. */
   private thread: DrainWorker | undefined;
-  private readonly threadAcked: Array<[number, number]> = [];
   private threadBacklogInflight = 0;
   /** Settles when the last thread closed, its acks recorded. */
   private threadClosed: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: DeliveryOptions) {
+    this.marks = new AckMarks({ outbox: opts.outbox, clock: opts.clock, events: opts.events, thread: () => this.thread });
     this.retry = new Backoff({ ...opts.reconnect, ...(opts.random ? { random: opts.random } : {}) });
     this.bucket = new TokenBucket(opts.backlogRatePerS, Math.max(opts.backlogMaxCount, Math.ceil(opts.backlogRatePerS / 10)), opts.clock);
   }
@@ -113,11 +107,11 @@ export class Delivery {
   async finish(deadline: AbortSignal): Promise<void> {
     this.drain.abort();
     this.doorbell.ring();
-    if (this.running) await Promise.race([this.running, aborted(deadline)]);
+    if (this.running) await Promise.race([this.running, whenAborted(deadline)]);
     this.halt.abort();
     this.doorbell.ring();
     await this.running;
-    this.flushMarks();
+    this.marks.flush();
     await this.retireThread();
   }
 
@@ -142,7 +136,7 @@ export class Delivery {
     const { outbox, maxCount, backlogMaxCount, maxBytes, lingerMs, clock } = this.opts;
     const halt = this.halt.signal;
     const gone = AbortSignal.any([halt, session.closed]);
-    this.flushMarks();
+    this.marks.flush();
     const boundary = outbox.lastSeq();
     let liveCursor = boundary;
     let backlogCursor = 0;
@@ -207,7 +201,7 @@ export class Delivery {
       }
       if (failure !== undefined) break;
       if (inflight.size === 0 && backlogDone && waitMs === undefined && this.drain.signal.aborted && !outbox.encodedAfter(liveCursor, Number.MAX_SAFE_INTEGER, 1, maxBytes)) {
-        this.flushMarks();
+        this.marks.flush();
         return 'drained';
       }
       await this.doorbell.wait(rung, waitMs, gone);
@@ -221,31 +215,8 @@ export class Delivery {
     return 'lost';
   }
 
-  /**
-   * The end of the next backlog batch starting after `cursor`: a batch sent before and not
-   * acknowledged is sent again with exactly its rows, so its copy carries the same batch id.
-   */
-  private cut(cursor: number, upTo: number): number {
-    for (const [first, last] of this.unacked) {
-      if (last <= cursor) continue;
-      return Math.min(upTo, cursor + 1 >= first ? last : first - 1);
-    }
-    return upTo;
-  }
-
-  private remember(rows: EncodedRows): void {
-    this.unacked.set(rows.first, rows.last);
-    if (this.unacked.size > MAX_REMEMBERED) this.unacked.delete(this.unacked.keys().next().value!);
-    // Kept sorted by first, so `cut` finds the next one in a single pass.
-    if (this.unacked.size > 1) {
-      const sorted = [...this.unacked].sort((a, b) => a[0] - b[0]);
-      this.unacked.clear();
-      for (const [f, l] of sorted) this.unacked.set(f, l);
-    }
-  }
-
   private async send(session: BrokerSession, rows: EncodedRows, backlog: boolean): Promise<void> {
-    this.remember(rows);
+    this.unacked.remember(rows.first, rows.last);
     const threaded = backlog && 'wire' in rows;
     if (threaded) this.threadBacklogInflight++;
     try {
@@ -293,45 +264,14 @@ export class Delivery {
     });
   }
 
-  /**
-   * Acks are recorded in the outbox a few at a time (one transaction per MARK_EVERY_MS): a
-   * transaction per batch would cap the drain at the disk's commit rate.
-   */
   private markSent(rows: EncodedRows, backlog: boolean): void {
     const at = this.opts.clock.now();
-    this.unacked.delete(rows.first);
-    const marks = this.thread && 'wire' in rows ? this.threadAcked : this.acked;
-    marks.push([rows.first, rows.last]);
-    if (marks.length >= MARK_MAX_RANGES) this.flushMarks();
-    else this.markTimer ??= setTimeout(() => this.flushMarks(), MARK_EVERY_MS);
+    this.unacked.acknowledged(rows.first);
+    this.marks.add(rows.first, rows.last, Boolean(this.thread) && 'wire' in rows);
     this.stats.batchesAcked++;
     this.stats.predictionsAcked += rows.count;
     if (backlog) this.stats.backlogAcked += rows.count;
     this.stats.lastAckAt = at;
-  }
-
-  /** Writes the acks gathered so far; before a session's first read, so nothing acked goes twice. */
-  private flushMarks(): void {
-    clearTimeout(this.markTimer);
-    this.markTimer = undefined;
-    if (this.threadAcked.length > 0) {
-      const ranges = this.threadAcked.splice(0);
-      const thread = this.thread;
-      // The thread answers in order, so these are recorded before any read asked after them.
-      if (thread) void thread.markSentRanges(ranges, this.opts.clock.now()).catch(() => this.markHere(ranges));
-      else this.markHere(ranges);
-    }
-    if (this.acked.length > 0) this.markHere(this.acked.splice(0));
-  }
-
-  private markHere(ranges: ReadonlyArray<readonly [number, number]>): void {
-    try {
-      this.opts.outbox.markSentRanges(ranges, this.opts.clock.now());
-    } catch (err) {
-      // Delivered but not recorded: the rows go again under the same batch ids, central drops them.
-      const span = `${ranges[0]![0]}..${ranges.at(-1)![1]}`;
-      this.opts.events.record({ level: 'error', kind: 'store_write_failed', source: 'sync', message: `could not mark ${span} sent: ${errorMessage(err)}` });
-    }
   }
 
   /** Starts the backlog's thread when the backlog is large enough to be worth one. */
@@ -361,7 +301,7 @@ export class Delivery {
   private retireThread(): Promise<void> {
     const thread = this.thread;
     if (!thread) return this.threadClosed;
-    this.flushMarks();
+    this.marks.flush();
     this.thread = undefined;
     this.threadClosed = thread.close().catch((err: unknown) => this.opts.log.warn({ err }, 'could not close the drain thread'));
     return this.threadClosed;
@@ -386,9 +326,9 @@ export class Delivery {
     const allowed = this.bucket.take(backlogMaxCount * batches);
     if (allowed === 0) return { waitMs: Math.max(1, this.bucket.msUntil(backlogMaxCount)) };
     for (;;) {
-      const upTo = this.cut(after, boundary);
+      const upTo = this.unacked.cut(after, boundary);
       // A batch sent before goes again whole, under its id: a part of it would be another batch.
-      const need = Math.min(this.resendSpan(after), backlogMaxCount);
+      const need = Math.min(this.unacked.resendSpan(after), backlogMaxCount);
       if (need > allowed) {
         this.bucket.giveBack(allowed);
         return { waitMs: Math.max(1, this.bucket.msUntil(need)) };
@@ -401,15 +341,6 @@ export class Delivery {
       }
       after = upTo;
     }
-  }
-
-  /** Rows left of the remembered, unacknowledged batch that `after` stands in (0 if none). */
-  private resendSpan(after: number): number {
-    for (const [first, last] of this.unacked) {
-      if (last <= after) continue;
-      return after + 1 >= first ? last - after : 0;
-    }
-    return 0;
   }
 
   private async readRuns(after: number, upTo: number, total: number, batches: number): Promise<EncodedRows[]> {
@@ -435,10 +366,3 @@ export class Delivery {
 }
 
 function noop(): void {}
-
-function aborted(signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    signal.addEventListener('abort', () => resolve(), { once: true });
-  });
-}
