@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, readSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { AARCH64, elfMachine } from '../helpers/elf.js';
 import { REPO_ROOT } from '../helpers/child.js';
 
 /*
@@ -38,18 +39,6 @@ function forLinuxArm64(entry: LockEntry): boolean {
   return fits(entry.os, 'linux') && fits(entry.cpu, 'arm64') && fits(entry.libc, 'glibc');
 }
 
-function elfMachine(file: string): number {
-  const fd = openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(20);
-    readSync(fd, head, 0, 20, 0);
-    assert.equal(head.subarray(0, 4).toString('latin1'), '\x7fELF', `${file} is an ELF file`);
-    return head.readUInt16LE(18);
-  } finally {
-    closeSync(fd);
-  }
-}
-const AARCH64 = 183;
 
 function nativeFiles(dir: string): string[] {
   const out: string[] = [];

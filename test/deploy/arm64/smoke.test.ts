@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, cpSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
+import { AARCH64, elfMachine } from '../../helpers/elf.js';
 import { defectModelEntry, writeDefectModel } from '../../../agent/demo/defect-model.js';
 import { outboxCounts } from '../../helpers/agent-db.js';
 import { freePort, startBroker } from '../../helpers/broker.js';
@@ -36,18 +37,6 @@ function skipReason(): string | undefined {
   return undefined;
 }
 
-/** ELF e_machine of a shared object: 183 is AArch64, 62 x86-64. */
-function elfMachine(file: string): number {
-  const fd = openSync(file, 'r');
-  try {
-    const head = Buffer.alloc(20);
-    readSync(fd, head, 0, 20, 0);
-    assert.equal(head.subarray(0, 4).toString('latin1'), '\x7fELF', `${file} is an ELF file`);
-    return head.readUInt16LE(18);
-  } finally {
-    closeSync(fd);
-  }
-}
 
 function nativeModules(dir: string): string[] {
   const out: string[] = [];
@@ -71,7 +60,7 @@ test('arm64: every native module of the production tree is an AArch64 binary', {
   }
   // onnxruntime-node ships every platform's binding in one package; the others are never loaded.
   const loadable = modules.filter((m) => !/onnxruntime-node\/bin\/napi-v\d+\/(?!linux\/arm64\/)/.test(m));
-  for (const m of loadable) assert.equal(elfMachine(m), 183, `${m} is AArch64`);
+  for (const m of loadable) assert.equal(elfMachine(m), AARCH64, `${m} is AArch64`);
 });
 
 test('arm64 under emulation: the agent loads a model, classifies images, writes SQLite, syncs and stops cleanly', { skip: reason !== undefined && 'prerequisites missing', timeout: 420_000 }, async (t) => {
@@ -138,7 +127,7 @@ test('arm64 under emulation: the agent loads a model, classifies images, writes 
   const api = (await (await fetch(`${status}/api/status`)).json()) as { models: { name: string; loaded: boolean; predictions: number }[] };
   assert.deepEqual(api.models.map((m) => [m.name, m.loaded, m.predictions]), [['defect', true, IMAGES]]);
   assert.equal(readdirSync(join(inbox, 'done')).length, IMAGES, 'every image moved to done/');
-  assert.equal(elfMachine(join(sysroot, 'usr/bin/node')), 183, 'the node that ran it is AArch64');
+  assert.equal(elfMachine(join(sysroot, 'usr/bin/node')), AARCH64, 'the node that ran it is AArch64');
 
   child.kill('SIGTERM');
   const code = await Promise.race([exited, new Promise<'late'>((resolve) => setTimeout(() => resolve('late'), 120_000))]);
