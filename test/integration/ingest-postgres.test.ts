@@ -95,10 +95,14 @@ test('edgectl ingest --db postgres:// stores predictions, events, health, drift 
   }
   // And a refusal: a health report naming another device.
   await raw.publishAsync(telemetryTopic(DEFAULT_TOPIC_PREFIX, device, 'health'), JSON.stringify({ ...health, device: 'someone-else', ts: now + 1 }), { qos: 1 });
+  // And a drift window that is not one: refused, naming where.
+  await raw.publishAsync(telemetryTopic(DEFAULT_TOPIC_PREFIX, device, 'drift'), JSON.stringify({ v: 1, device, windows: [{ id: 0, model: 'defect' }] }), { qos: 1 });
 
   const count = async (table: string) => Number((await pg.query<{ n: string }>(`SELECT count(*) AS n FROM ${table} WHERE device = $1`, [device]))[0]?.n);
   await waitFor('every table filled', async () => (await count('predictions')) === 1 && (await count('samples')) === 1 && (await count('events')) === 2 && (await count('drift_windows')) === 1, 15_000);
   await waitFor('the refusal to be logged', () => cli.stdout.includes('someone-else'), 10_000);
+  await waitFor('the drift refusal to be logged', () => cli.stdout.includes('refused a payload on edge/v1/pg-cli/drift'), 10_000);
+  assert.match(cli.stdout, /refused a payload on edge\/v1\/pg-cli\/drift: [^\n]*windows/);
   assert.deepEqual(
     { predictions: await count('predictions'), events: await count('events'), health: await count('health'), drift: await count('drift_windows'), explanations: await count('explanations'), samples: await count('samples') },
     { predictions: 1, events: 2, health: 1, drift: 1, explanations: 1, samples: 1 },
