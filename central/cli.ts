@@ -33,8 +33,12 @@ const USAGE = `Usage:
       and dataset) comes from SETTINGS' lineage key and these flags; who packed it and when are filled in
   edgectl profile --model FILE.onnx --settings SETTINGS.yaml --reference DIR --out PROFILE.json
       the drift reference profile of a model that is not packed (an agent config's drift.referenceFile)
+  edgectl profile --config EDGE-AGENT.yaml --name MODEL --reference DIR|ROWS.csv --out PROFILE.json
+      the same for a model of a gateway config: a camera model over images, a sensor model over a CSV
+      whose header names each feature as the agent does (Vibration.mean)
   edgectl samples pull --db sqlite:FILE|postgres://... [--pg-schema S] --device D --out DIR [--after-id N]
-      the inputs device D captured for retraining (low confidence, drift alarms), from ingest's database
+      the inputs device D captured for retraining (low confidence, drift alarms, shadow disagreements,
+      operator requests, wrong predictions), from ingest's database
       into DIR for labelling: one file per sample and samples.jsonl with each one's prediction sequence
   edgectl publish --bundle DIR --broker URL (--trust PUBFILE... | --key KEYFILE [--key-id ID])
                   [--via http|mqtt|both] [--url-base URL] [--replace] [broker options]
