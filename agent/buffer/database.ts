@@ -192,6 +192,29 @@ export const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX segment_stats_unsent ON segment_stats (id) WHERE sent_at IS NULL;
     `);
   },
+  (db) => {
+    // Acks as runs of consecutive sequence numbers instead of a sent_at on every row: a
+    // drained batch becomes one small row here, where marking its rows rewrote every page
+    // they sit on. Existing marks become runs; the column and its index go, so the runs
+    // are the only record of what was acknowledged. Payloads now carry their seq, so a
+    // batch is its rows joined as stored: the rows still to be sent get theirs here.
+    db.exec(`
+      UPDATE predictions SET payload = '{"seq":' || seq || CASE WHEN payload = '{}' THEN '}' ELSE ',' || substr(payload, 2) END
+       WHERE sent_at IS NULL;
+      CREATE TABLE predictions_acked (
+        first INTEGER PRIMARY KEY,
+        last INTEGER NOT NULL,
+        since INTEGER NOT NULL,
+        at INTEGER NOT NULL
+      );
+      INSERT INTO predictions_acked (first, last, since, at)
+        SELECT min(seq), max(seq), min(sent_at), max(sent_at)
+          FROM (SELECT seq, sent_at, seq - row_number() OVER (ORDER BY seq) AS run FROM predictions WHERE sent_at IS NOT NULL)
+         GROUP BY run;
+      DROP INDEX predictions_unsent;
+      ALTER TABLE predictions DROP COLUMN sent_at;
+    `);
+  },
 ];
 
 export interface OpenDatabaseOptions {

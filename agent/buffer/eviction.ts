@@ -1,4 +1,5 @@
 import type { Statement } from 'better-sqlite3';
+import { AckedRuns } from './acked-runs.js';
 import type { SqliteDatabase } from './database.js';
 
 /** A prediction's eviction class, stored in `predictions.keep`: higher is kept longer. */
@@ -27,25 +28,25 @@ export interface Evicted {
 
 /** Prepared DELETEs, one per class, each removing at most `limit` of the oldest rows. */
 export class Evictor {
-  private readonly steps: Record<EvictionClass, Statement<[number], { id: number }>>;
+  private readonly events: Record<'events' | 'alarms', Statement<[number], { id: number }>>;
+  private readonly predictionsIn: Statement<[number, number, number, number, number], { id: number }>;
+  private readonly acked: AckedRuns;
 
   constructor(db: SqliteDatabase) {
-    const predictions = (where: string) =>
-      db.prepare<[number], { id: number }>(`DELETE FROM predictions WHERE seq IN (SELECT seq FROM predictions WHERE ${where} ORDER BY seq LIMIT ?) RETURNING seq AS id`);
     const events = (where: string) => db.prepare<[number], { id: number }>(`DELETE FROM events WHERE id IN (SELECT id FROM events WHERE ${where} ORDER BY id LIMIT ?) RETURNING id`);
-    this.steps = {
-      sent: predictions('sent_at IS NOT NULL'),
-      plain: predictions(`sent_at IS NULL AND keep = ${KEEP_PLAIN}`),
-      events: events(`NOT ${ALARM}`),
-      flagged: predictions(`sent_at IS NULL AND keep = ${KEEP_FLAGGED}`),
-      explained: predictions(`sent_at IS NULL AND keep >= ${KEEP_EXPLAINED}`),
-      alarms: events(ALARM),
-    };
+    this.events = { events: events(`NOT ${ALARM}`), alarms: events(ALARM) };
+    this.predictionsIn = db.prepare<[number, number, number, number, number], { id: number }>(
+      'DELETE FROM predictions WHERE seq IN (SELECT seq FROM predictions WHERE seq BETWEEN ? AND ? AND keep BETWEEN ? AND ? ORDER BY seq LIMIT ?) RETURNING seq AS id',
+    );
+    this.acked = new AckedRuns(db);
   }
 
   /** Removes up to `limit` rows of `cls`, oldest first; undefined when the class is empty. */
   evict(cls: EvictionClass, limit: number): Evicted | undefined {
-    const ids = this.steps[cls].all(limit);
+    let ids: Array<{ id: number }>;
+    if (cls === 'events' || cls === 'alarms') ids = this.events[cls].all(limit);
+    else if (cls === 'sent') ids = this.evictSent(limit);
+    else ids = this.evictUnsent(KEEP_RANGE[cls], limit);
     if (ids.length === 0) return undefined;
     let first = Number.POSITIVE_INFINITY;
     let last = 0;
@@ -55,4 +56,37 @@ export class Evictor {
     }
     return { count: ids.length, first, last };
   }
+
+  /** Acknowledged rows, oldest run first; a run left without rows is forgotten. */
+  private evictSent(limit: number): Array<{ id: number }> {
+    const out: Array<{ id: number }> = [];
+    for (let run = this.acked.oldestRun(); run && out.length < limit; run = this.acked.oldestRun()) {
+      const want = limit - out.length;
+      const ids = this.predictionsIn.all(run[0], run[1], KEEP_PLAIN, KEEP_MAX, want);
+      out.push(...ids);
+      if (ids.length === want) break;
+      this.acked.dropRun(run[0]);
+    }
+    return out;
+  }
+
+  /** Unsent rows of one class, oldest first, span by span between the acknowledged runs. */
+  private evictUnsent([low, high]: readonly [number, number], limit: number): Array<{ id: number }> {
+    const out: Array<{ id: number }> = [];
+    for (const [first, last] of this.acked.unsentSpans(0, Number.MAX_SAFE_INTEGER)) {
+      out.push(...this.predictionsIn.all(first, last, low, high, limit - out.length));
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
 }
+
+/** Highest `keep` value; explained rows are KEEP_EXPLAINED and up. */
+const KEEP_MAX = 1 << 30;
+
+/** The `keep` values each unsent class holds. */
+const KEEP_RANGE: Record<'plain' | 'flagged' | 'explained', readonly [number, number]> = {
+  plain: [KEEP_PLAIN, KEEP_PLAIN],
+  flagged: [KEEP_FLAGGED, KEEP_FLAGGED],
+  explained: [KEEP_EXPLAINED, KEEP_MAX],
+};

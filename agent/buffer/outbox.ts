@@ -1,15 +1,11 @@
 import type { Statement } from 'better-sqlite3';
 import type { PredictionRecord } from '../../protocol/predictions.js';
 import type { SqliteDatabase } from './database.js';
+import { AckedRuns, type SeqSpan } from './acked-runs.js';
 import { KEEP_EXPLAINED, KEEP_FLAGGED, KEEP_PLAIN } from './eviction.js';
 
 /** A prediction before the outbox has given it a sequence number. */
 export type NewPrediction = Omit<PredictionRecord, 'seq'>;
-
-interface OutboxRow {
-  seq: number;
-  payload: string;
-}
 
 export interface OutboxOptions {
   /** Predictions whose top score is below this are kept longer under the quota (flagged). */
@@ -17,14 +13,14 @@ export interface OutboxOptions {
 }
 
 /**
- * Consecutive unsent rows as wire-ready JSON: `records` is the records' JSON joined by
- * commas, each with its `seq`, so a batch is built without parsing a single row.
+ * Consecutive unsent rows as wire-ready JSON: `records` is the records' JSON (UTF-8) joined
+ * by commas, each with its `seq`, so a batch is built without parsing a single row.
  */
 export interface EncodedRows {
   first: number;
   last: number;
   count: number;
-  records: string;
+  records: Buffer;
   /** Whether the batch reached its count or byte bound (more rows may wait). */
   full: boolean;
 }
@@ -34,62 +30,63 @@ export interface EncodedRows {
  * truth: a row counts as delivered only once `markSent` records the broker's ack for it.
  */
 export class Outbox {
-  private readonly insert: Statement<[number, string, string, string, string, number, string, number]>;
-  private readonly unsentBetween: Statement<[number, number, number], [number, string]>;
+  private readonly insert: Statement<[number, number, string, string, string, string, number, string, number]>;
+  private readonly rowsIn: Statement<[number, number, number], [number, string]>;
+  private readonly joinedIn: Statement<[number, number, number], [number, number, number, Buffer | null]>;
+  private readonly tsOf: Statement<[number], number>;
   private readonly maxSeq: Statement<[], number>;
-  private readonly unsent: Statement<[number], OutboxRow>;
-  private readonly markRange: Statement<[number, number, number]>;
-  private readonly countPending: Statement<[], number>;
-  private readonly countPendingUpTo: Statement<[number], number>;
-  private readonly oldestPending: Statement<[], number>;
   private readonly countAll: Statement<[], number>;
-  private readonly pruneBefore: Statement<[number]>;
   private readonly appendAll: (records: readonly NewPrediction[]) => number[];
-  private readonly markMany: (ranges: ReadonlyArray<readonly [number, number]>, at: number) => number;
+  private readonly markMany: (spans: readonly SeqSpan[], at: number) => void;
+  private readonly acked: AckedRuns;
 
   private readonly flagBelow: number;
   private meanBytes = 512;
+  /** Moving mean of a read row's bytes: how many rows a byte bound likely holds. */
+  private readBytes = 512;
 
   constructor(private readonly db: SqliteDatabase, opts: OutboxOptions = {}) {
     this.flagBelow = opts.flagBelowScore ?? 0;
+    this.acked = new AckedRuns(db);
     this.insert = db.prepare(
-      'INSERT INTO predictions (ts, source, model, model_version, label, score, payload, keep) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      'INSERT INTO predictions (seq, ts, source, model, model_version, label, score, payload, keep) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
+    // Rows joined by SQLite into one buffer: building a batch of 500 in JS string by string
+    // cost the drain more than reading the rows did. The inner query's order is the
+    // rowid scan's, which the aggregate sees as it comes.
+    this.joinedIn = db
+      .prepare<[number, number, number], [number, number, number, Buffer | null]>(
+        "SELECT count(*), min(seq), max(seq), CAST(group_concat(payload, ',') AS BLOB) FROM (SELECT seq, payload FROM predictions WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?)",
+      )
+      .raw();
     // Raw rows (arrays, not objects): the drain reads hundreds of thousands of them.
-    this.unsentBetween = db.prepare<[number, number, number], [number, string]>('SELECT seq, payload FROM predictions WHERE sent_at IS NULL AND seq > ? AND seq <= ? ORDER BY seq LIMIT ?').raw();
+    this.rowsIn = db.prepare<[number, number, number], [number, string]>('SELECT seq, payload FROM predictions WHERE seq BETWEEN ? AND ? ORDER BY seq LIMIT ?').raw();
+    this.tsOf = db.prepare<[number], number>('SELECT ts FROM predictions WHERE seq = ?').pluck();
     this.maxSeq = db.prepare<[], number>("SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'predictions'), 0)").pluck();
-    this.unsent = db.prepare('SELECT seq, payload FROM predictions WHERE sent_at IS NULL ORDER BY seq LIMIT ?');
-    this.markRange = db.prepare('UPDATE predictions SET sent_at = ? WHERE seq BETWEEN ? AND ? AND sent_at IS NULL');
-    this.countPending = db.prepare<[], number>('SELECT count(*) FROM predictions WHERE sent_at IS NULL').pluck();
-    this.countPendingUpTo = db
-      .prepare<[number], number>('SELECT count(*) FROM (SELECT 1 FROM predictions WHERE sent_at IS NULL ORDER BY seq LIMIT ?)')
-      .pluck();
-    this.oldestPending = db.prepare<[], number>('SELECT ts FROM predictions WHERE sent_at IS NULL ORDER BY seq LIMIT 1').pluck();
     this.countAll = db.prepare<[], number>('SELECT count(*) FROM predictions').pluck();
-    this.pruneBefore = db.prepare('DELETE FROM predictions WHERE sent_at IS NOT NULL AND sent_at < ?');
-    const markAll = db.transaction((ranges: ReadonlyArray<readonly [number, number]>, at: number) => {
-      let changed = 0;
-      for (const [first, last] of ranges) changed += this.markRange.run(at, first, last).changes;
-      return changed;
-    });
     const relaxed = db.prepare('PRAGMA synchronous = NORMAL');
     const strict = db.prepare('PRAGMA synchronous = FULL');
-    this.markMany = (ranges, at) => {
+    this.markMany = (spans, at) => {
       relaxed.run();
       try {
-        return markAll(ranges, at);
+        return this.acked.mark(spans, at);
       } finally {
         strict.run();
       }
     };
-    this.appendAll = db.transaction((records: readonly NewPrediction[]) =>
-      records.map((r) => {
-        const payload = serialize(r);
+    // IMMEDIATE: the numbers are read before the first insert, and no other connection (a
+    // tool reading the file, a second agent by mistake) may commit in between.
+    const appendTx = db.transaction((records: readonly NewPrediction[]) => {
+      let seq = this.lastSeq();
+      return records.map((r) => {
+        seq++;
+        const payload = serialize(r, seq);
         this.meanBytes += (payload.length - this.meanBytes) / 64;
-        const info = this.insert.run(r.ts, r.source, r.model, r.modelVersion, r.label, r.score, payload, this.keepOf(r));
-        return Number(info.lastInsertRowid);
-      }),
-    );
+        this.insert.run(seq, r.ts, r.source, r.model, r.modelVersion, r.label, r.score, payload, this.keepOf(r));
+        return seq;
+      });
+    });
+    this.appendAll = (records) => appendTx.immediate(records);
   }
 
   /** Commits `records` in one transaction and returns their sequence numbers, in order. */
@@ -106,11 +103,11 @@ export class Outbox {
   nextBatch(maxCount: number, maxBytes: number): PredictionRecord[] {
     const out: PredictionRecord[] = [];
     let bytes = 0;
-    for (const row of this.unsent.iterate(maxCount)) {
-      const size = recordBytes(row) + 1;
+    for (const [seq, payload] of this.unsentRows(0, Number.MAX_SAFE_INTEGER, maxCount)) {
+      const size = Buffer.byteLength(payload) + 1;
       if (out.length > 0 && bytes + size > maxBytes) break;
       bytes += size;
-      out.push({ ...(JSON.parse(row.payload) as NewPrediction), seq: row.seq });
+      out.push({ ...(JSON.parse(payload) as NewPrediction), seq });
     }
     return out;
   }
@@ -120,27 +117,15 @@ export class Outbox {
    * (the first row always, as in `nextBatch`); undefined when there are none.
    */
   encodedAfter(after: number, upTo: number, maxCount: number, maxBytes: number): EncodedRows | undefined {
-    let records = '';
-    let count = 0;
-    let first = 0;
-    let last = 0;
-    let bytes = 0;
-    let full = false;
-    for (const [seq, payload] of this.unsentBetween.all(after, upTo, maxCount)) {
-      const size = Buffer.byteLength(payload) + 16;
-      if (count > 0 && bytes + size > maxBytes) {
-        full = true;
-        break;
-      }
-      bytes += size;
-      // The stored payload is the record's JSON without seq: put seq first.
-      const json = payload.length > 2 ? `{"seq":${seq},${payload.slice(1)}` : `{"seq":${seq}}`;
-      records = count === 0 ? json : `${records},${json}`;
-      if (count === 0) first = seq;
-      last = seq;
-      count++;
+    let limit = Math.max(1, Math.min(maxCount, Math.floor(maxBytes / this.readBytes)));
+    for (;;) {
+      const rows = this.joinedAfter(after, upTo, limit);
+      if (!rows) return undefined;
+      this.readBytes += (rows.records.length / rows.count - this.readBytes) / 4;
+      if (rows.records.length <= maxBytes || rows.count === 1) return { ...rows, full: rows.count === limit };
+      // Larger rows than guessed: ask again for as many as the bound holds.
+      limit = Math.max(1, Math.floor((rows.count * maxBytes) / rows.records.length) - 1);
     }
-    return count === 0 ? undefined : { first, last, count, records, full: full || count === maxCount };
   }
 
   /**
@@ -178,31 +163,37 @@ export class Outbox {
   }
 
   /**
-   * Records acks for several ranges in one transaction. Not fsynced on its own (the next
+   * Records acks for several spans in one transaction. Not fsynced on its own (the next
    * prediction commit or checkpoint carries it): losing it to a power cut only resends
    * rows, which central drops as duplicates, while an fsync per ack would cap the drain.
    */
-  markSentRanges(ranges: ReadonlyArray<readonly [number, number]>, at: number): number {
-    return this.markMany(ranges, at);
+  markSentRanges(ranges: readonly SeqSpan[], at: number): void {
+    this.markMany(ranges, at);
   }
 
   /** Records the broker's ack for the unsent rows in firstSeq..lastSeq; returns how many changed. */
   markSent(firstSeq: number, lastSeq: number, at: number): number {
-    return this.markRange.run(at, firstSeq, lastSeq).changes;
+    return this.acked.mark([[firstSeq, lastSeq]], at, true);
+  }
+
+  /** When the broker acknowledged prediction `seq`, to within a minute; undefined while it waits. */
+  sentAt(seq: number): number | undefined {
+    return this.acked.ackedAt(seq);
   }
 
   pendingCount(): number {
-    return this.countPending.get() ?? 0;
+    return this.acked.countUnsent(0, Number.MAX_SAFE_INTEGER);
   }
 
   /** Whether at least `n` rows wait; costs O(n), not O(backlog). */
   pendingAtLeast(n: number): boolean {
-    return (this.countPendingUpTo.get(n) ?? 0) >= n;
+    return this.acked.countUnsent(0, Number.MAX_SAFE_INTEGER, n) >= n;
   }
 
   /** Wall time of the oldest unsent prediction, by sequence. */
   oldestPendingTs(): number | undefined {
-    return this.oldestPending.get();
+    const seq = this.acked.firstUnsent();
+    return seq === undefined ? undefined : this.tsOf.get(seq);
   }
 
   totalCount(): number {
@@ -219,7 +210,39 @@ export class Outbox {
 
   /** Deletes rows acknowledged before `sentBefore`; unsent rows are never touched. */
   pruneSent(sentBefore: number): number {
-    return this.pruneBefore.run(sentBefore).changes;
+    return this.acked.prune(sentBefore);
+  }
+
+  /** Up to `limit` unsent rows after `after` up to `upTo`, joined by commas, span by span. */
+  private joinedAfter(after: number, upTo: number, limit: number): Omit<EncodedRows, 'full'> | undefined {
+    const parts: Buffer[] = [];
+    let count = 0;
+    let first = 0;
+    let last = 0;
+    for (const [from, to] of this.acked.unsentSpans(after, upTo)) {
+      const [n, lo, hi, joined] = this.joinedIn.get(from, to, limit - count)!;
+      if (n === 0 || !joined) continue;
+      if (count === 0) first = lo;
+      else parts.push(COMMA);
+      parts.push(joined);
+      last = hi;
+      count += n;
+      if (count >= limit) break;
+    }
+    if (count === 0) return undefined;
+    return { first, last, count, records: parts.length === 1 ? parts[0]! : Buffer.concat(parts) };
+  }
+
+  /** Unsent rows after `after` up to `upTo`, oldest first, at most `limit`, span by span. */
+  private *unsentRows(after: number, upTo: number, limit: number): Generator<[number, string]> {
+    let left = limit;
+    for (const [first, last] of this.acked.unsentSpans(after, upTo)) {
+      for (const row of this.rowsIn.all(first, last, left)) {
+        yield row;
+        left--;
+      }
+      if (left <= 0) return;
+    }
   }
 }
 
@@ -230,13 +253,14 @@ function keepClass(record: NewPrediction, flagBelow: number): number {
   return KEEP_PLAIN;
 }
 
-/** The record without any `seq` a caller may have left on it: the outbox alone assigns them. */
-function serialize(record: NewPrediction): string {
-  // Copy only when a caller left a seq on it: the hot path's records have none.
-  return JSON.stringify('seq' in record ? { ...record, seq: undefined } : record);
-}
+const COMMA = Buffer.from(',');
 
-function recordBytes(row: OutboxRow): number {
-  // Serializing adds exactly `,"seq":N` to the stored payload.
-  return Buffer.byteLength(row.payload) + `"seq":${row.seq},`.length;
+/**
+ * The record's JSON with `seq` first, whatever `seq` a caller left on it (the outbox alone
+ * numbers rows): stored so, a batch is the stored rows joined as they are.
+ */
+function serialize(record: NewPrediction, seq: number): string {
+  // Copy only when a caller left a seq on it: the hot path's records have none.
+  const json = JSON.stringify('seq' in record ? { ...record, seq: undefined } : record);
+  return json.length > 2 ? `{"seq":${seq},${json.slice(1)}` : `{"seq":${seq}}`;
 }

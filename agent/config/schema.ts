@@ -185,9 +185,14 @@ export const BrokerSchema = z.strictObject({
   batch: z
     .strictObject({
       maxCount: z.number().int().min(1).max(10_000).default(100),
-      /** Batches of the backlog after an outage: larger, since nobody waits on their latency. */
-      backlogMaxCount: z.number().int().min(1).max(10_000).default(500),
-      maxBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(256 * 1024),
+      /**
+       * Batches of the backlog after an outage: larger, since nobody waits on their latency,
+       * and each batch has a cost of its own (publish, ack, compression set-up) that a drain
+       * of hundreds of thousands of rows pays per batch.
+       */
+      backlogMaxCount: z.number().int().min(1).max(10_000).default(2000),
+      /** Bytes of a batch's records before compression (central inflates up to 4 MiB). */
+      maxBytes: z.number().int().min(1024).max(4 * 1024 * 1024).default(1024 * 1024),
       lingerMs: ms.default(50),
     })
     .prefault({}),

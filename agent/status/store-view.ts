@@ -90,7 +90,9 @@ export class StoreView {
     /** The configured models with their inline labels, for the label choices. */
     models: ReadonlyArray<{ name: string; labels?: readonly string[] | undefined }> = [],
   ) {
-    const columns = 'seq, ts, source, model, model_version, label, score, sent_at, step';
+    // When the run of acknowledged rows covering the prediction was acknowledged: one index seek per row listed.
+    const sentAt = 'SELECT CASE WHEN a.last >= p.seq THEN a.at END FROM predictions_acked a WHERE a.first <= p.seq ORDER BY a.first DESC LIMIT 1';
+    const columns = `seq, ts, source, model, model_version, label, score, (${sentAt}) AS sent_at, step`;
     // The level of the drift window each prediction was judged in: one index seek per row, only for rows listed or filtered on.
     const driftLevel = 'SELECT level FROM drift_windows w WHERE w.model = p.model AND w.ended_at >= p.ts ORDER BY w.ended_at LIMIT 1';
     this.newest = db.prepare(

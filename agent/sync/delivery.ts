@@ -7,7 +7,6 @@ import { Backoff, sleep, whenAborted } from '../lifecycle/backoff.js';
 import { AckMarks } from './ack-marks.js';
 import type { BrokerSession } from './connection.js';
 import { Doorbell } from './doorbell.js';
-import type { DrainWorker } from './drain-worker.js';
 import { TokenBucket } from './token-bucket.js';
 import { UnackedBatches } from './unacked-batches.js';
 
@@ -44,11 +43,6 @@ export interface DeliveryOptions {
   backlogRatePerS: number;
   ackTimeoutMs: number;
   reconnect: { minMs: number; maxMs: number };
-  /**
-   * Opens a thread that reads, encodes and marks a backlog of at least `minRows` rows off
-   * the event loop (its rows come with their `wire` payload); without it the loop does.
-   */
-  backlogThread?: { minRows: number; open: () => DrainWorker };
   events: EventSink;
   log: Logger;
   clock: Clock;
@@ -57,8 +51,8 @@ export interface DeliveryOptions {
 
 type Outcome = 'drained' | 'lost' | 'failed';
 
-/** Backlog batches read, or how long the rate limit says to wait. */
-type BacklogRead = { rows: EncodedRows[] } | { waitMs: number };
+/** A backlog batch read, or how long the rate limit says to wait. */
+type BacklogRead = { rows: EncodedRows | undefined } | { waitMs: number };
 
 
 /**
@@ -82,14 +76,9 @@ export class Delivery {
   private readonly marks: AckMarks;
   /** Settles once the previous batch's publish was handed to the client. */
   private order: Promise<void> = Promise.resolve();
-  /** The backlog's thread while a large backlog drains, and the acks it is to record. */
-  private thread: DrainWorker | undefined;
-  private threadBacklogInflight = 0;
-  /** Settles when the last thread closed, its acks recorded. */
-  private threadClosed: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: DeliveryOptions) {
-    this.marks = new AckMarks({ outbox: opts.outbox, clock: opts.clock, events: opts.events, thread: () => this.thread });
+    this.marks = new AckMarks({ outbox: opts.outbox, clock: opts.clock, events: opts.events });
     this.retry = new Backoff({ ...opts.reconnect, ...(opts.random ? { random: opts.random } : {}) });
     this.bucket = new TokenBucket(opts.backlogRatePerS, Math.max(opts.backlogMaxCount, Math.ceil(opts.backlogRatePerS / 10)), opts.clock);
   }
@@ -112,7 +101,6 @@ export class Delivery {
     this.doorbell.ring();
     await this.running;
     this.marks.flush();
-    await this.retireThread();
   }
 
   private async loop(): Promise<void> {
@@ -141,16 +129,11 @@ export class Delivery {
     let liveCursor = boundary;
     let backlogCursor = 0;
     let backlogDone = boundary === 0;
-    if (!backlogDone) await this.openThread();
     let shortSince: number | undefined;
     let failure: unknown;
-    // Backlog batches read (several at one go on the thread) and not sent yet, and the next read, started early.
-    let queued: EncodedRows[] = [];
-    let ahead: { after: number; reading: Promise<BacklogRead> } | undefined;
     const inflight = new Set<Promise<void>>();
     while (session.open && !halt.aborted && failure === undefined) {
       const rung = this.doorbell.count;
-      if (backlogDone && this.threadBacklogInflight === 0 && this.thread) void this.retireThread();
       let waitMs: number | undefined;
       while (inflight.size < this.opts.inflight && (this.opts.ready?.() ?? true)) {
         // A queue of live rows goes in batches as large as the backlog's; a short one lingers.
@@ -166,31 +149,20 @@ export class Delivery {
           }
         }
         if (!rows && !backlogDone) {
-          if (queued.length === 0) {
-            const read = ahead?.after === backlogCursor ? await ahead.reading : await this.readBacklog(backlogCursor, boundary);
-            ahead = undefined;
-            if ('waitMs' in read) {
-              waitMs = read.waitMs;
-              break;
-            }
-            queued = read.rows;
-            if (queued.length === 0) backlogDone = true;
-            else if (this.thread) {
-              // The thread reads the next batches while these are on the wire.
-              const after = queued.at(-1)!.last;
-              ahead = { after, reading: this.readBacklog(after, boundary) };
-            }
+          const read = this.readBacklog(backlogCursor, boundary);
+          if ('waitMs' in read) {
+            waitMs = read.waitMs;
+            break;
           }
-          rows = queued.shift();
+          rows = read.rows;
+          if (!rows) backlogDone = true;
           backlog = true;
-          // The read may have waited on the thread: send nothing on a session that ended meanwhile.
-          if (!session.open || failure !== undefined || halt.aborted) break;
         }
         if (!rows) break;
         shortSince = undefined;
         if (backlog) backlogCursor = rows.last;
         else liveCursor = rows.last;
-        const sending = this.send(session, rows, backlog).catch((err: unknown) => {
+        const sending = this.deliver(session, rows, backlog).catch((err: unknown) => {
           failure ??= err;
         });
         inflight.add(sending);
@@ -207,7 +179,6 @@ export class Delivery {
       await this.doorbell.wait(rung, waitMs, gone);
     }
     await Promise.allSettled([...inflight]);
-    await this.retireThread();
     if (failure !== undefined && session.open && !halt.aborted) {
       this.onFailure(failure);
       return 'failed';
@@ -215,18 +186,8 @@ export class Delivery {
     return 'lost';
   }
 
-  private async send(session: BrokerSession, rows: EncodedRows, backlog: boolean): Promise<void> {
-    this.unacked.remember(rows.first, rows.last);
-    const threaded = backlog && 'wire' in rows;
-    if (threaded) this.threadBacklogInflight++;
-    try {
-      await this.deliver(session, rows, backlog);
-    } finally {
-      if (threaded) this.threadBacklogInflight--;
-    }
-  }
-
   private async deliver(session: BrokerSession, rows: EncodedRows, backlog: boolean): Promise<void> {
+    this.unacked.remember(rows.first, rows.last);
     // Encoding (gzip) runs in parallel; publishing happens in the order the batches were
     // taken, so the broker, and central, see each stream in sequence order.
     const encoding = Promise.resolve(this.opts.encode(rows, backlog));
@@ -267,63 +228,17 @@ export class Delivery {
   private markSent(rows: EncodedRows, backlog: boolean): void {
     const at = this.opts.clock.now();
     this.unacked.acknowledged(rows.first);
-    this.marks.add(rows.first, rows.last, Boolean(this.thread) && 'wire' in rows);
+    this.marks.add(rows.first, rows.last);
     this.stats.batchesAcked++;
     this.stats.predictionsAcked += rows.count;
     if (backlog) this.stats.backlogAcked += rows.count;
     this.stats.lastAckAt = at;
   }
 
-  /** Starts the backlog's thread when the backlog is large enough to be worth one. */
-  private async openThread(): Promise<void> {
-    const spec = this.opts.backlogThread;
-    if (!spec || this.thread) return;
-    // A thread before the last one's acks are recorded could read their rows again.
-    await this.threadClosed;
-    if (!this.opts.outbox.pendingAtLeast(spec.minRows)) return;
-    let thread: DrainWorker;
-    try {
-      thread = spec.open();
-    } catch (err) {
-      this.opts.log.warn({ err }, `could not start the drain thread; draining on the event loop: ${errorMessage(err)}`);
-      return;
-    }
-    this.thread = thread;
-    try {
-      await thread.ready;
-      this.opts.log.info({ atLeast: spec.minRows }, 'draining the backlog on a worker thread');
-    } catch (err) {
-      this.threadFailed(thread, err);
-    }
-  }
-
-  /** Records the thread's outstanding acks through it, then closes it. */
-  private retireThread(): Promise<void> {
-    const thread = this.thread;
-    if (!thread) return this.threadClosed;
-    this.marks.flush();
-    this.thread = undefined;
-    this.threadClosed = thread.close().catch((err: unknown) => this.opts.log.warn({ err }, 'could not close the drain thread'));
-    return this.threadClosed;
-  }
-
-  private threadFailed(thread: DrainWorker, err: unknown): void {
-    // A thread already retired (a read left over from an ended session) changes nothing.
-    if (this.thread !== thread) return;
-    // The event loop takes over: slower for live inference, but nothing waits.
-    this.opts.log.warn({ err }, `drain thread failed; draining on the event loop: ${errorMessage(err)}`);
-    this.thread = undefined;
-    this.threadClosed = thread.close().catch(() => undefined);
-  }
-
-  /**
-   * The next backlog batches after `after`, as many as the window holds on the thread (one
-   * on the event loop), within the rate limit; or how long to wait for the limit.
-   */
-  private async readBacklog(after: number, boundary: number): Promise<BacklogRead> {
-    const { backlogMaxCount } = this.opts;
-    const batches = this.thread ? this.opts.inflight : 1;
-    const allowed = this.bucket.take(backlogMaxCount * batches);
+  /** The next backlog batch after `after` within the rate limit, or how long to wait for the limit. */
+  private readBacklog(after: number, boundary: number): BacklogRead {
+    const { backlogMaxCount, maxBytes } = this.opts;
+    const allowed = this.bucket.take(backlogMaxCount);
     if (allowed === 0) return { waitMs: Math.max(1, this.bucket.msUntil(backlogMaxCount)) };
     for (;;) {
       const upTo = this.unacked.cut(after, boundary);
@@ -333,27 +248,14 @@ export class Delivery {
         this.bucket.giveBack(allowed);
         return { waitMs: Math.max(1, this.bucket.msUntil(need)) };
       }
-      const rows = await this.readRuns(after, upTo, allowed, batches);
+      const rows = this.opts.outbox.encodedAfter(after, upTo, allowed, maxBytes);
       // Nothing unsent before a remembered batch: skip ahead to it rather than stop.
-      if (rows.length > 0 || upTo >= boundary) {
-        this.bucket.giveBack(allowed - rows.reduce((n, r) => n + r.count, 0));
+      if (rows || upTo >= boundary) {
+        this.bucket.giveBack(allowed - (rows?.count ?? 0));
         return { rows };
       }
       after = upTo;
     }
-  }
-
-  private async readRuns(after: number, upTo: number, total: number, batches: number): Promise<EncodedRows[]> {
-    const { backlogMaxCount: maxCount, maxBytes } = this.opts;
-    const thread = this.thread;
-    if (thread) {
-      try {
-        return await thread.read({ after, upTo, total, maxCount, maxBytes, batches, sentAt: this.opts.clock.now() });
-      } catch (err) {
-        this.threadFailed(thread, err);
-      }
-    }
-    return this.opts.outbox.encodedRuns(after, upTo, total, maxCount, maxBytes, batches);
   }
 
   private onFailure(err: unknown): void {

@@ -11,7 +11,6 @@ import { recordBudget } from './batcher.js';
 import { clientOptions, type DeviceIdentity } from './client-options.js';
 import { BrokerConnection, type ConnectFn } from './connection.js';
 import { Delivery, type SyncStats, type WireMessage } from './delivery.js';
-import { DrainWorker, type WiredRows } from './drain-worker.js';
 import { InboundGuard } from './inbound-guard.js';
 import { type MessageHandler, Subscriptions } from './subscriptions.js';
 
@@ -35,15 +34,7 @@ export interface MqttSyncOptions {
   random?: () => number;
   /** False when another output (Sparkplug B) carries the predictions; the session still serves rollout and status. */
   sendPredictions?: boolean;
-  /**
-   * A backlog of at least this many rows drains through a worker thread (read, encoded,
-   * compressed and marked sent there); false keeps every step on the event loop.
-   */
-  drainThreadMinRows?: number | false;
 }
-
-/** Below this a backlog drains on the event loop: a thread's start-up would cost more than it saves. */
-const DRAIN_THREAD_MIN_ROWS = 5000;
 
 export interface SyncStopOptions {
   deadlineMs?: number;
@@ -83,15 +74,10 @@ export class MqttSync implements Component {
       ...(opts.connect ? { connect: opts.connect } : {}),
       ...random,
     });
-    const store = opts.outbox.location();
-    const minRows = opts.drainThreadMinRows ?? DRAIN_THREAD_MIN_ROWS;
     this.delivery = new Delivery({
       outbox: opts.outbox,
       session: this.connection,
       encode: (rows) => this.encode(rows),
-      ...(store && minRows !== false
-        ? { backlogThread: { minRows, open: () => new DrainWorker({ ...store, device: opts.deviceId, compression: config.compression }) } }
-        : {}),
       maxCount: config.batch.maxCount,
       backlogMaxCount: config.batch.backlogMaxCount,
       maxBytes: recordBudget(opts.deviceId, config.batch.maxBytes),
@@ -174,10 +160,8 @@ export class MqttSync implements Component {
     await this.connection.close(goodbyeMs);
   }
 
-  private async encode(rows: EncodedRows | WiredRows): Promise<WireMessage> {
+  private async encode(rows: EncodedRows): Promise<WireMessage> {
     const id = `${this.opts.deviceId}:${rows.first}-${rows.last}`;
-    // Read by the drain thread: wrapped and compressed there already.
-    if ('wire' in rows) return { topic: this.topic, payload: Buffer.from(rows.wire.buffer, rows.wire.byteOffset, rows.wire.byteLength), id };
     const json = batchJson(this.opts.deviceId, rows, this.clock.now());
     if (this.opts.config.compression === 'none') return { topic: this.topic, payload: json, id };
     return { topic: this.topic, payload: await gzipBatch(json), id };

@@ -15,8 +15,10 @@ import { sampleRecords } from './records.js';
 import { sleep } from './stats.js';
 
 export interface LiveRun {
-  /** Live frames/s through the whole camera path while the run lasted. */
+  /** Live frames/s committed through the whole camera path while the run lasted. */
   liveFps: number;
+  /** Frames a paced camera offered that the queue dropped for newer ones (0 flat out). */
+  dropped: number;
   /** Backlog predictions/s acknowledged by the broker (0 without a backlog). */
   drainRate: number;
   seconds: number;
@@ -27,19 +29,29 @@ export interface LiveRun {
 /**
  * The agent after an outage: a fresh store holding `backlog` committed, unsent predictions
  * when the sync connects, while the camera path (queue → pipeline → outbox → sync) keeps
- * classifying frames as fast as it can. Runs until the backlog is acknowledged (or for
+ * classifying frames: as fast as it can, or offered by a free-running camera at `paceFps`
+ * (newest frame wins, as on a gateway). Runs until the backlog is acknowledged (or for
  * `minMs` without one) and reports both rates.
  */
-export async function liveWithBacklog(inputs: BenchInputs, model: ImageClassifierModel, broker: BrokerRef, dir: string, name: string, backlog: number, minMs: number, opts: { thread?: boolean } = {}): Promise<LiveRun> {
+export async function liveWithBacklog(
+  inputs: BenchInputs,
+  model: ImageClassifierModel,
+  broker: BrokerRef,
+  dir: string,
+  name: string,
+  backlog: number,
+  minMs: number,
+  opts: { paceFps?: number } = {},
+): Promise<LiveRun> {
   const log = benchLogger();
   const config = benchConfig({ deviceId: name, model: inputs.entry, dbPath: join(dir, `${name}.db`), broker });
   const store = new Store({ config: config.buffer, log });
   for (let i = 0; i < backlog; i += 2000) store.outbox.append(sampleRecords(Math.min(2000, backlog - i), i));
-  const thread = opts.thread === false ? { drainThreadMinRows: false as const } : {};
-  const sync = new MqttSync({ deviceId: config.deviceId, site: config.site, agentVersion: 'bench', config: config.broker, outbox: store.outbox, events: store.events, log, ...thread });
+  const sync = new MqttSync({ deviceId: config.deviceId, site: config.site, agentVersion: 'bench', config: config.broker, outbox: store.outbox, events: store.events, log });
   const writer = new OutboxWriter({ outbox: store.outbox, events: store.events, log, batchSize: config.buffer.batchSize, lingerMs: config.buffer.lingerMs, onCommit: () => sync.wake() });
   const run = new AbortController();
   let settled = 0;
+  let committed = 0;
   const queue = new FrameQueue(config.pipeline.queueSize, () => settled++);
   const pipeline = new ImagePipeline({
     routes: [{ source: 'cam1', queue, models: [model] }],
@@ -51,7 +63,17 @@ export async function liveWithBacklog(inputs: BenchInputs, model: ImageClassifie
     concurrency: config.pipeline.concurrency,
   });
   let id = 0;
-  const frame = (data: Buffer): Frame => ({ source: 'cam1', id: `f-${id++}`, data, ts: Date.now(), arrivedAt: performance.now(), settle: () => settled++ });
+  const frame = (data: Buffer): Frame => ({
+    source: 'cam1',
+    id: `f-${id++}`,
+    data,
+    ts: Date.now(),
+    arrivedAt: performance.now(),
+    settle: (outcome) => {
+      settled++;
+      if (outcome.ok) committed++;
+    },
+  });
   try {
     await store.start(run.signal);
     await writer.start(run.signal);
@@ -61,12 +83,18 @@ export async function liveWithBacklog(inputs: BenchInputs, model: ImageClassifie
     while (settled < 10) await sleep(1);
     const t0 = performance.now();
     const cpu0 = process.cpuUsage();
-    const from = settled;
+    const from = committed;
+    const dropped = queue.dropped;
     await sync.start(run.signal);
     let i = 0;
     let drainedAt: number | undefined;
+    const period = opts.paceFps ? 1000 / opts.paceFps : 0;
     while (true) {
-      await queue.put(frame(frameAt(inputs.frames, i++)));
+      if (period > 0) {
+        const wait = t0 + i * period - performance.now();
+        if (wait > 0) await sleep(wait);
+        queue.offer(frame(frameAt(inputs.frames, i++)));
+      } else await queue.put(frame(frameAt(inputs.frames, i++)));
       const now = performance.now();
       if (backlog > 0 && drainedAt === undefined && sync.stats.backlogAcked >= backlog) drainedAt = now;
       if ((backlog === 0 || drainedAt !== undefined) && now - t0 >= minMs) break;
@@ -76,7 +104,7 @@ export async function liveWithBacklog(inputs: BenchInputs, model: ImageClassifie
     const cpu = process.cpuUsage(cpu0);
     const seconds = (t1 - t0) / 1000;
     const drainSeconds = ((drainedAt ?? t1) - t0) / 1000;
-    return { liveFps: (settled - from) / seconds, drainRate: backlog === 0 ? 0 : backlog / drainSeconds, seconds, cores: (cpu.user + cpu.system) / 1e6 / seconds };
+    return { liveFps: (committed - from) / seconds, dropped: queue.dropped - dropped, drainRate: backlog === 0 ? 0 : backlog / drainSeconds, seconds, cores: (cpu.user + cpu.system) / 1e6 / seconds };
   } finally {
     run.abort();
     await pipeline.stop();

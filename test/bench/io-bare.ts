@@ -10,13 +10,12 @@ import type { NewRecord } from './records.js';
  * the same batch sizes as the agent, without the agent's classes around them.
  */
 
-/** Same table as the agent's first migration, so index upkeep costs the same. */
+/** The agent's prediction table as its migrations leave it, so index upkeep costs the same. */
 const DDL = `
   CREATE TABLE predictions (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, ts INTEGER NOT NULL, source TEXT NOT NULL, model TEXT NOT NULL,
-    model_version TEXT NOT NULL, label TEXT NOT NULL, score REAL NOT NULL, payload TEXT NOT NULL, sent_at INTEGER
+    model_version TEXT NOT NULL, label TEXT NOT NULL, score REAL NOT NULL, payload TEXT NOT NULL, keep INTEGER NOT NULL DEFAULT 0
   );
-  CREATE INDEX predictions_unsent ON predictions (seq) WHERE sent_at IS NULL;
 `;
 
 /** rows/s of batched inserts with the agent's pragmas (WAL, synchronous=FULL: one fsync per batch). */

@@ -28,7 +28,7 @@ const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? 5));
 const FRAMES = { reps: REPS, warm: 20, frames: 200, cameraFps: Number(process.env.BENCH_CAMERA_FPS ?? 30), load: 0.7 };
 const MODEL = { reps: REPS, runs: 100, frames: 48 };
 const IO = { reps: REPS, storeRows: 20_000, drainRows: 20_000 };
-const DRAIN = { reps: REPS, backlog: Number(process.env.BENCH_BACKLOG ?? 200_000) };
+const DRAIN = { reps: REPS, backlog: Number(process.env.BENCH_BACKLOG ?? 200_000), load: FRAMES.load };
 /** BENCH_ONLY=drain,io runs only those parts (model, frames, explain, io, drain, drift, idle, opcua). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').filter(Boolean));
 const part = (name: string) => ONLY.size === 0 || ONLY.has(name);

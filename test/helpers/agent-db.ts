@@ -26,10 +26,14 @@ export interface OutboxCounts {
   unsent: number;
 }
 
+/** Rows no acknowledged run covers, counted with SQL of its own rather than the agent's walk. */
+const UNSENT_COUNT = `SELECT count(*) FROM predictions p WHERE NOT EXISTS
+  (SELECT 1 FROM predictions_acked a WHERE a.first <= p.seq AND a.last >= p.seq)`;
+
 export function outboxCounts(path: string): OutboxCounts {
   return withAgentDb(path, (db) => ({
     total: db.prepare<[], number>('SELECT count(*) FROM predictions').pluck().get() ?? 0,
-    unsent: db.prepare<[], number>('SELECT count(*) FROM predictions WHERE sent_at IS NULL').pluck().get() ?? 0,
+    unsent: db.prepare<[], number>(UNSENT_COUNT).pluck().get() ?? 0,
   }));
 }
 

@@ -60,7 +60,8 @@ test('eviction follows the documented order: sent, plain, events, flagged, expla
   // Keep writing plain rows: space must come from sent rows first, then the oldest plain ones.
   for (let i = 500; i < 1700; i++) await writer.add(prediction(i));
   assert.ok(quota.usedBytes() <= 2 * MiB, `the quota holds (${quota.usedBytes()} B)`);
-  assert.equal(seqsWhere(store, 'sent_at IS NOT NULL').length, 0, 'acknowledged rows went first');
+  assert.equal(seqsWhere(store, 'seq <= 200').length, 0, 'acknowledged rows went first');
+  assert.equal(store.database.prepare('SELECT count(*) FROM predictions_acked').pluck().get(), 0, 'their run is forgotten with them');
   assert.ok(quota.evicted.sent === 200, `all 200 sent rows pruned (${quota.evicted.sent})`);
   assert.ok(quota.evicted.plain > 0, 'then unsent plain rows');
   const flagged = seqsWhere(store, 'keep = 1');

@@ -190,7 +190,7 @@ export class SparkplugNode implements Component {
   }
 
   private encodeData(rows: EncodedRows, backlog: boolean): WireMessage {
-    const predictions = JSON.parse(`[${rows.records}]`) as PredictionRecord[];
+    const predictions = JSON.parse(`[${rows.records.toString('utf8')}]`) as PredictionRecord[];
     let unknown = false;
     for (const p of predictions) {
       const key = `${p.source}\u0000${p.model}`;
