@@ -4,6 +4,7 @@ import { type Clock, systemClock } from '../clock.js';
 import type { BufferSchema } from '../config/schema.js';
 import type { Component } from '../lifecycle/component.js';
 import type { SqliteDatabase } from './database.js';
+import { Checkpointer } from './checkpointer.js';
 import { EventLog } from './events.js';
 import { openCheckedDatabase, type Quarantine } from './integrity.js';
 import { Outbox } from './outbox.js';
@@ -37,6 +38,7 @@ export class Store implements Component {
   private readonly db: SqliteDatabase;
   private readonly log: Logger;
   private checkpoints: NodeJS.Timeout | undefined;
+  private checkpointer: Checkpointer | undefined;
   private closed = false;
 
   constructor(private readonly opts: StoreOptions) {
@@ -71,6 +73,8 @@ export class Store implements Component {
       // A timer, so monotonic: a wall-clock step neither stalls nor bunches checkpoints.
       this.checkpoints = setInterval(() => this.checkpoint('PASSIVE'), every * 1000);
       this.checkpoints.unref();
+      // The WAL is folded back on a thread, not inside the commit that crosses the threshold.
+      if (!this.db.memory) this.checkpointer ??= new Checkpointer({ db: this.db, busyTimeoutMs: this.opts.config.busyTimeoutMs, log: this.log });
     }
   }
 
@@ -87,6 +91,7 @@ export class Store implements Component {
   async stop(): Promise<void> {
     if (this.closed) return;
     clearInterval(this.checkpoints);
+    await this.checkpointer?.close();
     // Folding the WAL back keeps the next start fast and the file self-contained for copying.
     this.checkpoint('TRUNCATE');
     this.closed = true;
