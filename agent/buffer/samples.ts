@@ -101,6 +101,23 @@ export class SampleStore {
     return this.used;
   }
 
+  /**
+   * `add` on the event loop's next turn: called when a prediction's commit resolves, it lets
+   * that commit's other listeners (the frame being settled) go first, so the write of a
+   * megabyte-sized frame is not part of the prediction's commit.
+   */
+  addSoon(sample: NewSample): Promise<number | undefined> {
+    return new Promise((resolve, reject) => {
+      setImmediate(() => {
+        try {
+          resolve(this.add(sample));
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+  }
+
   /** Stores `sample`, evicting older ones to fit; returns its id, or undefined when it can never fit. */
   add(sample: NewSample): number | undefined {
     const size = sample.data.length;
