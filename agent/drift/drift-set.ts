@@ -92,7 +92,7 @@ export class DriftSet {
   private captureForOperator(input: { source: string; frameId: string; mediaType: string; data: Buffer; seq: Promise<number> }): void {
     this.operatorCaptures--;
     const samples = this.opts.samples;
-    input.seq.then((seq) => samples?.add({ source: input.source, frameId: input.frameId, seq, mediaType: input.mediaType, data: input.data, reason: 'operator' }), () => undefined);
+    input.seq.then((seq) => samples?.addSoon({ source: input.source, frameId: input.frameId, seq, mediaType: input.mediaType, data: input.data, reason: 'operator' }), () => undefined).catch((err: unknown) => this.opts.log.warn({ err }, 'captured input could not be stored'));
   }
 
   /** Takes one answer of the sensor pipeline: the window's features and the model's answer. */

@@ -148,14 +148,19 @@ export class DriftMonitor {
     const reason = sample.top1 < c.belowConfidence ? 'low-confidence' : c.duringAlarm && this.alarmActive ? 'drift-alarm' : undefined;
     if (!reason) return;
     this.capturedInWindow++;
-    input.seq.then(
-      (seq) => {
-        const id = store.add({ source: input.source, frameId: input.frameId, seq, mediaType: input.mediaType, data: input.data, reason });
-        if (id === undefined) return;
-        this.captured++;
-        if (reason === 'drift-alarm' && this.capturedIds.length < 100) this.capturedIds.push(id);
-      },
-      () => undefined,
-    );
+    input.seq
+      .then(
+        (seq) => store.addSoon({ source: input.source, frameId: input.frameId, seq, mediaType: input.mediaType, data: input.data, reason }),
+        // A prediction that was not committed gets no sample; the writer reported the failure.
+        () => undefined,
+      )
+      .then(
+        (id) => {
+          if (id === undefined) return;
+          this.captured++;
+          if (reason === 'drift-alarm' && this.capturedIds.length < 100) this.capturedIds.push(id);
+        },
+        (err: unknown) => this.opts.log.warn({ err, model: this.opts.model }, 'captured input could not be stored'),
+      );
   }
 }

@@ -3,9 +3,12 @@ import { errorMessage } from '../errors.js';
 import type { CpuBudget } from './cpu-budget.js';
 import type { Turn } from './occlusion.js';
 
-/** The live pipeline's consent: a slot when one can be spared and no frame waits, with its release. */
+/**
+ * The live pipeline's consent: a slot when one can be spared and no frame waits (nor, given
+ * how long the work takes, is due before it is done), with its release.
+ */
 export interface IdleGate {
-  tryIdle(): (() => void) | undefined;
+  tryIdle(forMs?: number): (() => void) | undefined;
 }
 
 /** One explanation to compute; `run` does its model work inside `turn`s. */
@@ -89,14 +92,16 @@ export class ExplainQueue {
   private readonly turn: Turn = async <T>(work: () => Promise<T>): Promise<T> => {
     for (;;) {
       if (this.stopping.signal.aborted) throw new Error('the agent is stopping');
-      const release = this.o.gate.tryIdle();
+      const release = this.o.gate.tryIdle(this.turnMs);
       if (release) {
         const t0 = performance.now();
         try {
           return await work();
         } finally {
           release();
-          this.spent += performance.now() - t0;
+          const took = performance.now() - t0;
+          this.spent += took;
+          this.turnMs += (took - this.turnMs) / 8;
         }
       }
       await new Promise((r) => setTimeout(r, this.o.pollMs ?? 2));
@@ -104,6 +109,8 @@ export class ExplainQueue {
   };
 
   private spent = 0;
+  /** Moving mean of one turn's time, ms: how long the next one is expected to hold the CPU. */
+  private turnMs = 0;
 
   private async loop(): Promise<void> {
     while (!this.stopping.signal.aborted) {

@@ -140,9 +140,15 @@ export function cellBounds(r: number, c: number, rows: number, cols: number, h: 
  * call inside a `turn`, so the live pipeline decides when the work may run.
  */
 export async function occlusionMap(input: ImageInput, o: OcclusionOptions): Promise<OcclusionResult & { patch: number }> {
+  const g = geometry(input);
+  if (o.rows > g.h || o.cols > g.w) throw new Error(`a ${o.rows} × ${o.cols} grid is finer than the ${g.h} × ${g.w} input`);
+  const radius = Math.max(1, Math.round(Math.max(g.h / o.rows, g.w / o.cols) / 2));
+  // The cover does not depend on the patch size: made once for every pass.
+  const cover = fromFloats(input.tensor.type, fillValues(asFloats(input.tensor), g, o.fill, radius));
+  const scratch = new Scratch(input.tensor.data as Pixels, o.batchSize);
   let runs = 0;
   for (let patch = o.patch; ; patch++) {
-    const pass = await occlusionPass(input, { ...o, patch });
+    const pass = await occlusionPass(input, g, cover, scratch, { ...o, patch });
     runs += pass.runs;
     let max = 0;
     for (const d of pass.drops) if (Math.abs(d) > max) max = Math.abs(d);
@@ -150,14 +156,36 @@ export async function occlusionMap(input: ImageInput, o: OcclusionOptions): Prom
   }
 }
 
-async function occlusionPass(input: ImageInput, o: OcclusionOptions): Promise<OcclusionResult> {
-  const g = geometry(input);
-  if (o.rows > g.h || o.cols > g.w) throw new Error(`a ${o.rows} × ${o.cols} grid is finer than the ${g.h} × ${g.w} input`);
+type Pixels = Float32Array | Uint16Array | Uint8Array;
+
+/**
+ * The perturbed inputs of one batch, written into buffers kept for the whole map rather than
+ * a fresh copy of the input per cell: a map scores about a hundred inputs, and as many
+ * short-lived copies of a 224² input would make the event loop's garbage collector run
+ * (and pause the live frames) far more often. Scoring copies what it sends to the model,
+ * so a buffer is free again once its batch was scored.
+ */
+class Scratch {
+  private readonly buffers: Pixels[] = [];
+
+  constructor(private readonly original: Pixels, private readonly size: number) {}
+
+  /** Buffer `slot` of the batch, holding the original input again. */
+  take(slot: number): Pixels {
+    if (slot >= this.size) throw new Error(`slot ${slot} beyond a batch of ${this.size}`);
+    const held = this.buffers[slot];
+    if (held) {
+      held.set(this.original);
+      return held;
+    }
+    const fresh = this.original.slice();
+    this.buffers[slot] = fresh;
+    return fresh;
+  }
+}
+
+async function occlusionPass(input: ImageInput, g: Geometry, cover: Pixels, scratch: Scratch, o: OcclusionOptions): Promise<OcclusionResult> {
   const k = Math.min(o.patch, o.rows, o.cols);
-  const src = asFloats(input.tensor);
-  const radius = Math.max(1, Math.round(Math.max(g.h / o.rows, g.w / o.cols) / 2));
-  const cover = fromFloats(input.tensor.type, fillValues(src, g, o.fill, radius));
-  const original = input.tensor.data as Float32Array | Uint16Array | Uint8Array;
   // Blocks of k × k cells at every cell position where they fit, row by row.
   const across = o.cols - k + 1;
   const blocks = (o.rows - k + 1) * across;
@@ -168,7 +196,7 @@ async function occlusionPass(input: ImageInput, o: OcclusionOptions): Promise<Oc
     const scores = await o.turn(() => {
       const batch: Tensor[] = [];
       for (let i = start; i < end; i++) {
-        const data = original.slice();
+        const data = scratch.take(i - start);
         const top = cellBounds(Math.floor(i / across), i % across, o.rows, o.cols, g.h, g.w);
         const bottom = cellBounds(Math.floor(i / across) + k - 1, (i % across) + k - 1, o.rows, o.cols, g.h, g.w);
         for (let ch = 0; ch < g.c; ch++) {

@@ -2,6 +2,8 @@ import { Tensor } from 'onnxruntime-node';
 import type { ModelConfig } from '../config/schema.js';
 import type { Classification, ImageModel } from '../pipeline/image-pipeline.js';
 import { ImagePreprocessor, type PreprocessedImage } from '../preprocess/image.js';
+import { InputPool } from '../preprocess/input-pool.js';
+import { viewOf } from '../preprocess/frame-view.js';
 import { inputStats } from '../drift/input-stats.js';
 import { Classifier, softmax } from './classifier.js';
 import { loadLabels } from './labels.js';
@@ -9,11 +11,16 @@ import { ModelSession } from './model-session.js';
 
 /** An image classifier as the pipeline sees it: preprocessing, one onnxruntime session, output decoding. */
 export class ImageClassifierModel implements ImageModel {
+  /** The live frames' input buffers: a run copies its input to the worker, so it is free once the run is done. */
+  private readonly inputs: InputPool;
+
   private constructor(
     private readonly session: ModelSession,
     private readonly preprocessor: ImagePreprocessor,
     private readonly classifier: Classifier,
-  ) {}
+  ) {
+    this.inputs = new InputPool(preprocessor.spec.dtype, preprocessor.dims.reduce((a, b) => a * b, 1));
+  }
 
   /** Loads the model once; throws AgentError E_MODEL_LOAD / E_MODEL_LABELS naming the model and the reason. */
   static async load(config: ModelConfig, baseDir: string): Promise<ImageClassifierModel> {
@@ -34,9 +41,14 @@ export class ImageClassifierModel implements ImageModel {
 
   async classify(image: Buffer): Promise<Classification> {
     const t0 = performance.now();
-    const pre = await this.preprocessor.toTensor(image);
+    const pre = await this.preprocessor.toTensor(image, viewOf(image), this.inputs);
     const t1 = performance.now();
-    const scores = await this.session.run(pre.tensor);
+    let scores: Float32Array;
+    try {
+      scores = await this.session.run(pre.tensor);
+    } finally {
+      this.inputs.give(pre.tensor.data as Float32Array);
+    }
     const timings = { preprocessMs: t1 - t0, inferenceMs: performance.now() - t1 };
     const decoded = this.classifier.decode(scores);
     if (!this.measureInputs) return { ...decoded, timings };

@@ -8,6 +8,7 @@ import type { Frame } from '../frame.js';
 import type { Component } from '../lifecycle/component.js';
 import type { FrameQueue } from './frame-queue.js';
 import type { InputStats } from '../drift/input-stats.js';
+import { Cadence } from './cadence.js';
 import { Slots } from './slots.js';
 
 /** What a model says about one image. */
@@ -87,6 +88,7 @@ export class ImagePipeline implements Component {
   private readonly slots: Slots;
   private pumps: Promise<void>[] = [];
   private readonly committing = new Set<Promise<void>>();
+  private readonly cadences = new Map<Route, Cadence>();
 
   constructor(private readonly opts: ImagePipelineOptions) {
     this.slots = new Slots(opts.concurrency);
@@ -105,14 +107,17 @@ export class ImagePipeline implements Component {
   }
 
   /**
-   * A slot for background work, given only while no frame is in flight or waiting; undefined
-   * otherwise. A frame arriving meanwhile takes another slot (with one slot, it waits for
-   * this one) and shares the CPU with one piece of background work at most. The caller must
-   * call the release it returns.
+   * A slot for background work, given only while no frame is in flight or waiting, and (when
+   * `forMs` says how long the work takes) not when a steady source's next frame is due before
+   * it would be done; undefined otherwise. A frame arriving meanwhile takes another slot (with
+   * one slot, it waits for this one) and shares the CPU with one piece of background work at
+   * most. The caller must call the release it returns.
    */
-  tryIdle(): (() => void) | undefined {
+  tryIdle(forMs = 0): (() => void) | undefined {
     if (this.slots.inFlight > 0) return undefined;
     if (this.opts.routes.some((r) => r.queue.size > 0)) return undefined;
+    const now = this.opts.clock.monotonic();
+    if (forMs > 0 && [...this.cadences.values()].some((c) => c.overlapsNext(now, forMs))) return undefined;
     void this.slots.acquire();
     return () => this.slots.release();
   }
@@ -130,8 +135,15 @@ export class ImagePipeline implements Component {
         continue;
       }
       this.opts.onStage?.('queue', this.opts.clock.monotonic() - frame.arrivedAt);
+      this.cadenceOf(route).arrived(frame.arrivedAt);
       void this.process(frame, route.models);
     }
+  }
+
+  private cadenceOf(route: Route): Cadence {
+    let c = this.cadences.get(route);
+    if (!c) this.cadences.set(route, (c = new Cadence()));
+    return c;
   }
 
   /**

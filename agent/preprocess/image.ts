@@ -5,6 +5,7 @@ import { AgentError, errorMessage } from '../errors.js';
 import { toHalf } from './float16.js';
 import { jpegSize } from './jpeg-size.js';
 import { type FrameView, rotatedCrop, viewMismatch, viewOf } from './frame-view.js';
+import { type InputPool, newPixels, type Pixels } from './input-pool.js';
 
 /*
  * libvips' operation cache keeps recent results in case the same operation runs again.
@@ -30,7 +31,6 @@ export interface PreprocessedImage {
   readonly pixels: Uint8Array;
 }
 
-type Pixels = Float32Array | Uint16Array | Uint8Array;
 
 /**
  * Turns encoded camera images into model input tensors, one spec per model.
@@ -65,7 +65,7 @@ export class ImagePreprocessor {
    * Decodes, fits and normalises one image, seen through its camera's view (crop, then
    * rotation) when it has one. Throws AgentError E_IMAGE_DECODE for anything sharp refuses.
    */
-  async toTensor(image: Buffer, view: FrameView | undefined = viewOf(image)): Promise<PreprocessedImage> {
+  async toTensor(image: Buffer, view: FrameView | undefined = viewOf(image), into?: InputPool): Promise<PreprocessedImage> {
     const { spec } = this;
     let pixels: Buffer;
     let width: number;
@@ -106,14 +106,14 @@ export class ImagePreprocessor {
     } catch (err) {
       throw new AgentError('E_IMAGE_DECODE', `image could not be decoded: ${errorMessage(err)}`, { cause: err });
     }
-    return { tensor: new Tensor(spec.dtype, this.convert(pixels), this.dims), width, height, pixels };
+    return { tensor: new Tensor(spec.dtype, this.convert(pixels, into), this.dims), width, height, pixels };
   }
 
   /** Interleaved (HWC) 8-bit pixels -> the spec's layout, channel order and dtype. */
-  private convert(src: Uint8Array): Pixels {
+  private convert(src: Uint8Array, into: InputPool | undefined): Pixels {
     const n = this.spec.width * this.spec.height;
     const c = this.channels;
-    const out = newPixels(this.spec.dtype, n * c);
+    const out = into?.take() ?? newPixels(this.spec.dtype, n * c);
     const t = this.table;
     // Where channel k of pixel p lands: out[p * pixelStride + k * channelStride].
     const pixelStride = this.spec.layout === 'NCHW' ? 1 : c;
@@ -132,12 +132,6 @@ export class ImagePreprocessor {
     }
     return out;
   }
-}
-
-function newPixels(dtype: PreprocessSpec['dtype'], length: number): Pixels {
-  if (dtype === 'float32') return new Float32Array(length);
-  if (dtype === 'float16') return new Uint16Array(length);
-  return new Uint8Array(length);
 }
 
 function buildTable(spec: PreprocessSpec, channels: number): Pixels {

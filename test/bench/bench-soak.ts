@@ -1,6 +1,10 @@
+import { spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { BrokerRef } from './config.js';
 import { PipelineRig } from './agent-rig.js';
-import type { BenchInputs } from './inputs.js';
+import { DEPLOYED_ENV } from './deployed-env.js';
+import { REPO_ROOT, type BenchInputs } from './inputs.js';
 import { figure, type Figure } from './report.js';
 
 export interface SoakOptions {
@@ -13,6 +17,42 @@ export interface SoakOptions {
 }
 
 const mb = (bytes: number) => bytes / 1024 / 1024;
+
+/** What soak-child.ts is asked to run. */
+export interface SoakRequest {
+  dir: string;
+  broker: BrokerRef;
+  opts: SoakOptions;
+}
+
+const CHILD = fileURLToPath(new URL('./soak-child.ts', import.meta.url));
+
+/**
+ * The soak as the gateway runs the agent: in a fresh process with the allocator settings of
+ * the systemd unit and the image (DEPLOYED_ENV), both readings taken in that process. Native
+ * memory is what the soak is about, and glibc without them keeps freed decoded frames in its
+ * heaps, where they fragment and grow the RSS over a long run (see README, Development).
+ */
+export function deployedSoakFigures(broker: BrokerRef, dir: string, opts: SoakOptions, progress: (s: string) => void): Promise<Figure[]> {
+  mkdirSync(dir, { recursive: true });
+  const req: SoakRequest = { dir, broker: { url: broker.url, protocolVersion: broker.protocolVersion }, opts };
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(req)], { cwd: REPO_ROOT, env: { ...process.env, ...DEPLOYED_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (c: Buffer) => (out += c.toString()));
+    child.stderr.on('data', (c: Buffer) => {
+      err = (err + c.toString()).slice(-8000);
+      for (const line of c.toString().split('\n')) if (line.startsWith('soak:')) progress(line);
+    });
+    child.once('error', reject);
+    child.once('close', (code) => {
+      const line = out.trim().split('\n').at(-1) ?? '';
+      if (code === 0 && line.startsWith('[')) resolve(JSON.parse(line) as Figure[]);
+      else reject(new Error(`the soak process exited with ${code}: ${err.trim()}`));
+    });
+  });
+}
 
 /**
  * Memory under a long run: the camera path as the frame figures run it (drift, 5%
@@ -48,7 +88,7 @@ export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
       baseline: [early.rss],
       baselineName: `after ${opts.early} frames`,
       target: { of: 'ratio', op: '<=', limit: 1.05 },
-      note: `camera path flat out with drift, explanations on a 5% sample, SQLite and MQTT; RSS MB by frames: ${series.map((r) => `${r.frames}: ${r.rss.toFixed(1)}`).join(', ')}; ${rig.explained} explained`,
+      note: `camera path flat out with drift, explanations on a 5% sample, SQLite and MQTT, in a fresh process with the deployed ${Object.entries(DEPLOYED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}; RSS MB by frames: ${series.map((r) => `${r.frames}: ${r.rss.toFixed(1)}`).join(', ')}; ${rig.explained} explained`,
     }),
   ];
 }

@@ -12,7 +12,7 @@ import { modelFigures } from './bench-model.js';
 import { opcuaFigures } from './bench-opcua.js';
 import { loadInputs, REPO_ROOT } from './inputs.js';
 import { runMeta } from './meta.js';
-import { soakFigures } from './bench-soak.js';
+import { deployedSoakFigures } from './bench-soak.js';
 import { table, writeReport, type Figure } from './report.js';
 
 /*
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
 
     if (SOAK) {
       progress(`memory soak: ${SOAK.frames} frames through the camera path`);
-      figures.push(...(await soakFigures(inputs, broker, join(dir, 'soak'), SOAK, progress)));
+      figures.push(...(await deployedSoakFigures(broker, join(dir, 'soak'), SOAK, progress)));
     }
 
     const seconds = (performance.now() - started) / 1000;

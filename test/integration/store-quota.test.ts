@@ -141,3 +141,20 @@ test('captured samples have their own quota: oldest evicted first, counted, too-
   assert.equal(store.events.list({ kind: 'sample_refused' }).length, 1);
   assert.ok(store.events.list({ kind: 'store_evicted' }).some((e) => e.detail?.class === 'samples'));
 });
+
+test('a captured sample is written without an fsync of its own; prediction commits stay fully synced, and the byte count stays true', async (t) => {
+  const { store } = await openStore(t, 8 * MiB, 100_000);
+  const samples = store.samples!;
+  const db = store.database;
+  const synced = () => db.pragma('synchronous', { simple: true });
+  assert.equal(synced(), 2, 'FULL before');
+  for (let i = 0; i < 6; i++) samples.add({ source: 'cam-1', frameId: `f${i}`, mediaType: 'image/jpeg', data: Buffer.alloc(30_000 + i, i) });
+  assert.equal(synced(), 2, 'FULL again after the samples, for the next prediction commit');
+  const sum = () => db.prepare<[], number>('SELECT coalesce(sum(bytes), 0) FROM samples').pluck().get();
+  assert.equal(samples.usedBytes(), sum());
+  // Inside a caller's transaction (which carries the sample) the level is left alone.
+  db.transaction(() => samples.add({ source: 'cam-1', frameId: 'in-tx', mediaType: 'image/jpeg', data: Buffer.alloc(40_000) }))();
+  assert.equal(synced(), 2);
+  assert.equal(samples.usedBytes(), sum());
+  assert.ok(samples.usedBytes() <= 100_000);
+});
