@@ -30,6 +30,8 @@ const db = new Database(w.path, { fileMustExist: true });
 db.pragma('busy_timeout = ' + w.busyTimeoutMs);
 db.pragma('synchronous = FULL');
 db.pragma('wal_autocheckpoint = 0');
+// Checkpoints copy WAL frames to the file; a page cache would only hold memory.
+db.pragma('cache_size = -64');
 const timer = setInterval(() => {
   try {
     db.pragma('wal_checkpoint(PASSIVE)');
@@ -70,9 +72,13 @@ export class Checkpointer {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    // Held (ref) while it closes: a stop awaited at the end of a process must see it through.
+    this.worker.ref();
     const exited = new Promise((resolve) => this.worker.once('exit', resolve));
     this.worker.postMessage('close');
-    await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 2000).unref())]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([exited, new Promise((resolve) => (timer = setTimeout(resolve, 2000)))]);
+    clearTimeout(timer);
     await this.worker.terminate();
     this.restore();
   }
