@@ -123,13 +123,28 @@ export class ModelSession {
    * contended the live frames get them.
    */
   async run(input: Tensor, opts: { background?: boolean } = {}): Promise<Float32Array> {
+    return (await this.runOn(input, opts.background === true, false)).scores;
+  }
+
+  /**
+   * As `run`, but the input's data moves to the worker thread instead of being copied there,
+   * and `input` is its data back, to use again (the same data when the run happened here).
+   * The tensor passed in must not be used afterwards.
+   */
+  runMoved(input: Tensor, opts: { background?: boolean } = {}): Promise<{ scores: Float32Array; input: Tensor.DataType }> {
+    return this.runOn(input, opts.background === true, true);
+  }
+
+  private runOn(input: Tensor, background: boolean, move: boolean): Promise<{ scores: Float32Array; input: Tensor.DataType }> {
     return this.lease.hold(async (runner) => {
       try {
-        const workers = opts.background ? (this.background ?? runner.workers) : runner.workers;
+        const workers = background ? (this.background ?? runner.workers) : runner.workers;
+        const fromWorker = workers ? await workers.run(input, this.inputName, this.outputName, move) : undefined;
+        if (fromWorker) return { scores: toFloat32(fromWorker.type, fromWorker.data), input: fromWorker.input ?? input.data };
         // Until a worker has loaded its session (the first frames), the run happens here.
-        const value = (workers ? await workers.run(input, this.inputName, this.outputName) : undefined) ?? (await runner.session.run({ [this.inputName]: input }, this.fetches))[this.outputName];
+        const value = (await runner.session.run({ [this.inputName]: input }, this.fetches))[this.outputName];
         if (!value) throw new Error(`output "${this.outputName}" missing from the result`);
-        return toFloat32(value.type, value.data);
+        return { scores: toFloat32(value.type, value.data), input: input.data };
       } catch (err) {
         throw new AgentError('E_INFERENCE', `model "${this.name}" could not run: ${errorMessage(err)}`, { cause: err });
       }
