@@ -3,7 +3,7 @@ import { mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { BrokerRef } from './config.js';
-import { DEPLOYED_ENV } from './deployed-env.js';
+import { DEPLOYED_ENV, DEPLOYED_NODE_FLAGS } from './deployed-env.js';
 import type { ProbeRequest, ProbeResult } from './idle-probe.js';
 import { REPO_ROOT, type BenchInputs } from './inputs.js';
 import { figure, type Figure } from './report.js';
@@ -49,7 +49,7 @@ export async function idleFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
       baseline: bare.map((r) => r.rssMb),
       baselineName: 'bare session process',
       target: { of: 'value', op: '<=', limit: 150 },
-      note: `fresh process each (${probe.loader}), after 1 s idle and a GC, both with the deployed MALLOC_MMAP_THRESHOLD_=${DEPLOYED_ENV.MALLOC_MMAP_THRESHOLD_}; agent = Agent.create + start with a folder source, store and sync`,
+      note: `fresh process each (${probe.loader}), after 1 s idle and a GC, both with the deployed MALLOC_MMAP_THRESHOLD_=${DEPLOYED_ENV.MALLOC_MMAP_THRESHOLD_} and ${DEPLOYED_NODE_FLAGS.join(' ')}; agent = Agent.create + start with a folder source, store and sync`,
     }),
     figure({
       name: 'start to ready',
@@ -89,7 +89,7 @@ async function prepareProbe(): Promise<Probe> {
 
 function runProbe(probe: Probe, mode: Mode, req: ProbeRequest): Promise<ProbeResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', ...probe.args[mode], JSON.stringify(req)], { cwd: REPO_ROOT, env: { ...process.env, ...DEPLOYED_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--expose-gc', ...DEPLOYED_NODE_FLAGS, ...probe.args[mode], JSON.stringify(req)], { cwd: REPO_ROOT, env: { ...process.env, ...DEPLOYED_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));

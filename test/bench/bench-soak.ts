@@ -3,7 +3,7 @@ import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BrokerRef } from './config.js';
 import { PipelineRig } from './agent-rig.js';
-import { DEPLOYED_ENV } from './deployed-env.js';
+import { DEPLOYED_ENV, DEPLOYED_NODE_FLAGS } from './deployed-env.js';
 import { REPO_ROOT, type BenchInputs } from './inputs.js';
 import { figure, type Figure } from './report.js';
 
@@ -29,7 +29,7 @@ const CHILD = fileURLToPath(new URL('./soak-child.ts', import.meta.url));
 
 /**
  * The soak as the gateway runs the agent: in a fresh process with the allocator settings of
- * the systemd unit and the image (DEPLOYED_ENV), both readings taken in that process. Native
+ * the systemd unit and the image (DEPLOYED_ENV, DEPLOYED_NODE_FLAGS), both readings taken in that process. Native
  * memory is what the soak is about, and glibc without them keeps freed decoded frames in its
  * heaps, where they fragment and grow the RSS over a long run (see README, Development).
  */
@@ -37,7 +37,7 @@ export function deployedSoakFigures(broker: BrokerRef, dir: string, opts: SoakOp
   mkdirSync(dir, { recursive: true });
   const req: SoakRequest = { dir, broker: { url: broker.url, protocolVersion: broker.protocolVersion }, opts };
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', CHILD, JSON.stringify(req)], { cwd: REPO_ROOT, env: { ...process.env, ...DEPLOYED_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...DEPLOYED_NODE_FLAGS, '--import', 'tsx', CHILD, JSON.stringify(req)], { cwd: REPO_ROOT, env: { ...process.env, ...DEPLOYED_ENV }, stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (c: Buffer) => (out += c.toString()));
@@ -88,7 +88,7 @@ export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
       baseline: [early.rss],
       baselineName: `after ${opts.early} frames`,
       target: { of: 'ratio', op: '<=', limit: 1.05 },
-      note: `camera path flat out with drift, explanations on a 5% sample, SQLite and MQTT, in a fresh process with the deployed ${Object.entries(DEPLOYED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}; RSS MB by frames: ${series.map((r) => `${r.frames}: ${r.rss.toFixed(1)}`).join(', ')}; ${rig.explained} explained`,
+      note: `camera path flat out with drift, explanations on a 5% sample, SQLite and MQTT, in a fresh process with the deployed ${Object.entries(DEPLOYED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} ${DEPLOYED_NODE_FLAGS.join(' ')}; RSS MB by frames: ${series.map((r) => `${r.frames}: ${r.rss.toFixed(1)}`).join(', ')}; ${rig.explained} explained`,
     }),
   ];
 }

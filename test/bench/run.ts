@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { startBroker } from '../helpers/broker.js';
 import { drainFigures } from './bench-drain.js';
 import { driftFigures } from './bench-drift.js';
@@ -13,6 +15,7 @@ import { opcuaFigures } from './bench-opcua.js';
 import { loadInputs, REPO_ROOT } from './inputs.js';
 import { runMeta } from './meta.js';
 import { deployedSoakFigures } from './bench-soak.js';
+import { DEPLOYED_ENV, DEPLOYED_NODE_FLAGS } from './deployed-env.js';
 import { table, writeReport, type Figure } from './report.js';
 
 /*
@@ -22,10 +25,12 @@ import { table, writeReport, type Figure } from './report.js';
  * BENCH_CAMERA_FPS the camera rate the latency target is measured at.
  * `npm run bench -- --soak` adds the memory soak (100k frames, BENCH_SOAK_FRAMES to change;
  * about 15-20 minutes on a 2-core gateway); `BENCH_ONLY=soak` runs only the soak.
+ * The bench runs in a node started as the systemd unit and the image start the agent (the
+ * V8 flags and allocator setting of deployed-env.ts), so agent and baselines share them.
  */
 
 const REPS = Math.max(1, Number(process.env.BENCH_REPS ?? 5));
-const FRAMES = { reps: REPS, warm: 20, frames: 200, cameraFps: Number(process.env.BENCH_CAMERA_FPS ?? 30), load: 0.7 };
+const FRAMES = { reps: REPS, warm: 20, frames: 200, latencyFrames: 600, cameraFps: Number(process.env.BENCH_CAMERA_FPS ?? 30), load: 0.7 };
 const MODEL = { reps: REPS, runs: 100, frames: 48 };
 const IO = { reps: REPS, storeRows: 20_000, drainRows: 20_000 };
 const DRAIN = { reps: REPS, backlog: Number(process.env.BENCH_BACKLOG ?? 200_000), load: FRAMES.load };
@@ -46,6 +51,7 @@ async function main(): Promise<void> {
   try {
     const inputs = await loadInputs(dir);
     console.log(`# ${inputs.note}`);
+    console.log(`# node ${process.version} ${DEPLOYED_NODE_FLAGS.join(' ')}, ${Object.entries(DEPLOYED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')}, as the agent is deployed`);
     const figures: Figure[] = [];
     if (part('model')) {
       progress('model: inference and preprocessing alone');
@@ -96,7 +102,12 @@ async function main(): Promise<void> {
   }
 }
 
-main().catch((err: unknown) => {
-  console.error(err);
-  process.exitCode = 1;
-});
+if (DEPLOYED_NODE_FLAGS.every((f) => process.execArgv.includes(f))) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+} else {
+  const again = spawnSync(process.execPath, [...DEPLOYED_NODE_FLAGS, '--import', 'tsx', fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit', env: { ...process.env, ...DEPLOYED_ENV } });
+  process.exitCode = again.status ?? 1;
+}

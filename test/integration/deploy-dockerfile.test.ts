@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DEPLOYED_ENV } from '../bench/deployed-env.js';
+import { DEPLOYED_ENV, DEPLOYED_NODE_FLAGS } from '../bench/deployed-env.js';
 import { REPO_ROOT } from '../helpers/child.js';
 
 /*
@@ -96,7 +96,7 @@ test('Dockerfile.arm64: non-root, volumes for state and config, tini as init, a 
   const entry = JSON.parse(one(run, 'ENTRYPOINT')) as string[];
   assert.deepEqual(entry.slice(0, 2), ['/usr/bin/tini', '--'], 'tini forwards SIGTERM and reaps children');
   assert.match(all(run, 'RUN').join('\n'), /apt-get install -y --no-install-recommends tini \$\(\[ "\$FFMPEG" = 1 \] && echo ffmpeg\)/, 'tini, and ffmpeg for the rtsp, usb and video cameras unless FFMPEG=0');
-  assert.deepEqual(entry.slice(2), ['node', '/app/bin/edge-agent.js']);
+  assert.deepEqual(entry.slice(2), ['node', ...DEPLOYED_NODE_FLAGS, '/app/bin/edge-agent.js'], 'the agent, with the benchmarked V8 settings');
   assert.deepEqual(JSON.parse(one(run, 'CMD')), ['run', '--config', '/etc/edge-agent/edge-agent.yaml']);
 
   const health = one(run, 'HEALTHCHECK');

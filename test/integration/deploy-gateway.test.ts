@@ -4,7 +4,7 @@ import { createHash } from 'node:crypto';
 import { cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { DEPLOYED_ENV } from '../bench/deployed-env.js';
+import { DEPLOYED_ENV, DEPLOYED_NODE_FLAGS } from '../bench/deployed-env.js';
 import { REPO_ROOT } from '../helpers/child.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -55,7 +55,8 @@ test('the systemd unit passes systemd-analyze verify and has the hardening and r
   // The agent drains within shutdown.deadlineMs (10 s by default): systemd must wait longer before SIGKILL.
   assert.ok(Number.parseInt(one('Service.TimeoutStopSec'), 10) > 10, 'TimeoutStopSec above the drain deadline');
   assert.equal(one('Service.KillSignal'), 'SIGTERM');
-  assert.equal(one('Service.ExecStart'), '/usr/bin/node /opt/edge-agent/bin/edge-agent.js run --config /etc/edge-agent/edge-agent.yaml');
+  // With the V8 settings the frame and memory benchmarks measure the agent with.
+  assert.equal(one('Service.ExecStart'), ['/usr/bin/node', ...DEPLOYED_NODE_FLAGS, '/opt/edge-agent/bin/edge-agent.js run --config /etc/edge-agent/edge-agent.yaml'].join(' '));
   assert.equal(one('Install.WantedBy'), 'multi-user.target');
   // The allocator setting the idle-memory benchmark measures the agent with.
   assert.ok(unit.get('Service.Environment')?.includes(`MALLOC_MMAP_THRESHOLD_=${DEPLOYED_ENV.MALLOC_MMAP_THRESHOLD_}`), 'the unit sets the benchmarked allocator threshold');

@@ -4,6 +4,7 @@ import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, write
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { stringify } from 'yaml';
+import { DEPLOYED_NODE_FLAGS } from '../../bench/deployed-env.js';
 import { AARCH64, elfMachine } from '../../helpers/elf.js';
 import { defectModelEntry, writeDefectModel } from '../../../agent/demo/defect-model.js';
 import { outboxCounts } from '../../helpers/agent-db.js';
@@ -102,7 +103,7 @@ test('arm64 under emulation: the agent loads a model, classifies images, writes 
   const script = [
     `mount --bind ${fake}/cpuinfo /proc/cpuinfo`,
     `mount --bind ${fake}/sys /sys/devices/system/cpu`,
-    `exec ${QEMU} -L ${sysroot} ${sysroot}/usr/bin/node ${app}/bin/edge-agent.js run --config ${config}`,
+    `exec ${QEMU} -L ${sysroot} ${sysroot}/usr/bin/node ${DEPLOYED_NODE_FLAGS.join(' ')} ${app}/bin/edge-agent.js run --config ${config}`,
   ].join(' && ');
   const child = spawn('unshare', ['-m', 'sh', '-c', script], { stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
