@@ -25,7 +25,7 @@ export class ImageClassifierModel implements ImageModel {
   /** Loads the model once; throws AgentError E_MODEL_LOAD / E_MODEL_LABELS naming the model and the reason. */
   static async load(config: ModelConfig, baseDir: string): Promise<ImageClassifierModel> {
     const labels = await loadLabels(config, baseDir);
-    const session = await ModelSession.load(config, { baseDir, workers: config.workers });
+    const session = await ModelSession.load(config, { baseDir, workers: config.workers, explained: config.explain !== undefined });
     const model = new ImageClassifierModel(session, new ImagePreprocessor(config.preprocess), new Classifier(config.output, labels));
     model.measureInputs = config.drift.enabled;
     return model;

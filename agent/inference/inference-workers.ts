@@ -222,6 +222,13 @@ export class InferenceWorkers {
     }
   }
 
+  /** Starts a worker (in the background) when none runs, ahead of the first run given to it. */
+  prestart(): void {
+    if (this.released) return;
+    for (const w of this.workers) if (w && !w.dead) return;
+    this.pick();
+  }
+
   /** Ends every worker, freeing its session; runs still waiting fail. */
   async release(): Promise<void> {
     this.released = true;

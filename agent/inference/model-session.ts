@@ -16,6 +16,12 @@ export interface ModelSessionOptions {
    * started on the first run; 0 or absent runs on the calling thread.
    */
   readonly workers?: number;
+  /**
+   * The model's predictions get explanations: its low-priority worker starts with the live
+   * ones at the first frame, so the memory under load is reached then and not later, at
+   * whichever frame is first explained.
+   */
+  readonly explained?: boolean;
 }
 
 /** Nice value of the background worker: on a contended core the live threads get about 90% of it. */
@@ -57,7 +63,15 @@ export class ModelSession {
   private readonly workers: InferenceWorkers | undefined;
   /** One low-priority worker for background runs (explanations), beside the live ones. */
   private readonly background: InferenceWorkers | undefined;
-  private constructor(config: ModelConfig, path: string, runner: Runner, input: string, output: TensorMetadata, background: InferenceWorkers | undefined) {
+  private constructor(
+    config: ModelConfig,
+    path: string,
+    runner: Runner,
+    input: string,
+    output: TensorMetadata,
+    background: InferenceWorkers | undefined,
+    private readonly explained: boolean,
+  ) {
     this.name = config.name;
     this.version = config.version;
     this.path = path;
@@ -110,7 +124,7 @@ export class ModelSession {
       const output = pickOutput(config, session);
       const workers = opts.workers ? new InferenceWorkers(opts.workers, path, options) : undefined;
       const background = opts.workers ? new InferenceWorkers(1, path, options, BACKGROUND_NICE) : undefined;
-      return new ModelSession(config, path, { session, workers }, input, output, background);
+      return new ModelSession(config, path, { session, workers }, input, output, background, opts.explained === true);
     } catch (err) {
       await session.release().catch(() => undefined);
       throw refuse(errorMessage(err), err);
@@ -139,6 +153,7 @@ export class ModelSession {
     return this.lease.hold(async (runner) => {
       try {
         const workers = background ? (this.background ?? runner.workers) : runner.workers;
+        if (!background && this.explained) this.background?.prestart();
         const fromWorker = workers ? await workers.run(input, this.inputName, this.outputName, move) : undefined;
         if (fromWorker) return { scores: toFloat32(fromWorker.type, fromWorker.data), input: fromWorker.input ?? input.data };
         // Until a worker has loaded its session (the first frames), the run happens here.

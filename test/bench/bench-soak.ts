@@ -71,7 +71,7 @@ export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
       readings.push({ frames: done, rss });
       const fps = done / ((performance.now() - t0) / 1000);
       // The JS heap and buffers of the event loop, to tell them from native memory (sharp, onnxruntime, SQLite).
-      progress(`soak: ${done} frames, RSS ${rss.toFixed(1)} MB (JS heap ${mb(m.heapUsed).toFixed(1)}, buffers ${mb(m.arrayBuffers).toFixed(1)}), ${fps.toFixed(0)} frames/s on average`);
+      progress(`soak: ${done} frames, RSS ${rss.toFixed(1)} MB (JS heap ${mb(m.heapUsed).toFixed(1)}, buffers ${mb(m.arrayBuffers).toFixed(1)}), ${fps.toFixed(0)} frames/s on average, ${rig.explained} explained`);
     });
   } finally {
     await rig.stop();

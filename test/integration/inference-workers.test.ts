@@ -58,6 +58,20 @@ test('worker-thread sessions give the same scores as the event loop, start with 
   await assert.rejects(pooled.run(tensors[0]!), (err: Error & { code?: string }) => err.code === 'E_MODEL_RELEASED');
 });
 
+test('an explained model starts its background worker with the first live run, not at its first explanation', async (t) => {
+  const dir = await tempDir(t);
+  const config = await defectModelConfig(dir);
+  const explained = await ModelSession.load(config, { baseDir: dir, workers: 1, explained: true });
+  const plain = await ModelSession.load(config, { baseDir: dir, workers: 1 });
+  t.after(() => Promise.all([explained.release(), plain.release()]));
+  const tensor = (await new ImagePreprocessor(config.preprocess).toTensor((await parts(1))[0]!)).tensor;
+  assert.equal(explained.workersStarted, 0, 'an idle model holds no workers, explained or not');
+  await explained.run(tensor);
+  await plain.run(tensor);
+  assert.equal(explained.workersStarted, 2, 'the live worker and the background one');
+  assert.equal(plain.workersStarted, 1, 'a model without explanations starts no background worker');
+});
+
 test('a worker that cannot load its session is replaced; runs meanwhile are served on the event loop', async (t) => {
   const dir = await tempDir(t);
   const config = await defectModelConfig(dir);

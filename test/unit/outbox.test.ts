@@ -42,8 +42,10 @@ class MemoryEvents {
   }
 }
 
-test('the store opens with WAL, synchronous FULL, foreign keys, busy timeout and the latest schema', async (t) => {
+test('the store opens with WAL, synchronous FULL, foreign keys, busy timeout, a 2 MiB page cache and the latest schema', async (t) => {
   const { db } = await open(t);
+  // Not better-sqlite3's 16 MiB, which RSS would grow into as the file grows.
+  assert.equal(db.pragma('cache_size', { simple: true }), -2048);
   assert.equal(db.pragma('journal_mode', { simple: true }), 'wal');
   assert.equal(db.pragma('synchronous', { simple: true }), 2); // FULL
   assert.equal(db.pragma('foreign_keys', { simple: true }), 1);
