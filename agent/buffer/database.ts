@@ -224,14 +224,14 @@ export interface OpenDatabaseOptions {
   migrations?: readonly Migration[];
 }
 
+/** Page cache per connection, KiB. */
+const PAGE_CACHE_KIB = 2048;
+
 /**
  * Opens (creating if needed) the agent's SQLite file and brings its schema up to date.
  * WAL lets the sync read while the hot path writes; synchronous=FULL makes a returned
  * commit survive power loss, which is what "nothing committed is lost" promises.
  */
-/** Page cache per connection, KiB. */
-export const PAGE_CACHE_KIB = 2048;
-
 export function openDatabase(opts: OpenDatabaseOptions): SqliteDatabase {
   let db: SqliteDatabase | undefined;
   try {
@@ -244,8 +244,8 @@ export function openDatabase(opts: OpenDatabaseOptions): SqliteDatabase {
     db.pragma('journal_size_limit = 67108864');
     db.pragma('foreign_keys = ON');
     // better-sqlite3 builds SQLite with a 16 MiB page cache per connection, which fills as the
-    // file grows: RSS then climbs for the first hours of a run. The outbox touches the ends of
-    // its tables, not the whole file; SQLite's own default of about 2 MiB holds that.
+    // file grows, and RSS climbs with it. The outbox touches the ends of its tables, not the
+    // whole file; SQLite's own default of about 2 MiB holds that.
     db.pragma(`cache_size = -${PAGE_CACHE_KIB}`);
     migrate(db, opts.migrations ?? MIGRATIONS);
     return db;
