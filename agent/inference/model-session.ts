@@ -27,6 +27,15 @@ export interface ModelSessionOptions {
 /** Nice value of the background worker: on a contended core the live threads get about 90% of it. */
 const BACKGROUND_NICE = 10;
 
+/**
+ * The background worker's session allocates each run's tensors from the system and frees
+ * them after the run. With onnxruntime's arena, the first explanation batch (many images in one
+ * run) grew the worker's arena by megabytes that it kept for the life of the process, at a
+ * moment nobody could predict. Batches are rare and in the background; the live workers
+ * keep the arena, where every run is the same size.
+ */
+const BACKGROUND_MEMORY = { enableCpuMemArena: false, enableMemPattern: false } as const;
+
 type TensorMetadata = InferenceSession.ValueMetadata & { isTensor: true };
 
 /** What the model declares, from whichever session read it. */
@@ -123,7 +132,7 @@ export class ModelSession {
       const input = pickInput(config, session);
       const output = pickOutput(config, session);
       const workers = opts.workers ? new InferenceWorkers(opts.workers, path, options) : undefined;
-      const background = opts.workers ? new InferenceWorkers(1, path, options, BACKGROUND_NICE) : undefined;
+      const background = opts.workers ? new InferenceWorkers(1, path, { ...options, ...BACKGROUND_MEMORY }, BACKGROUND_NICE) : undefined;
       return new ModelSession(config, path, { session, workers }, input, output, background, opts.explained === true);
     } catch (err) {
       await session.release().catch(() => undefined);
