@@ -22,9 +22,17 @@ if (workerData.nice) {
   try { require('node:os').setPriority(workerData.nice); } catch {}
 }
 const message = (err) => (err && err.message) || String(err);
+// V8 sizes a worker's first full collection from its heap limit, not from what it holds:
+// a worker that keeps 5 MB let its garbage pile up by a third of a kilobyte per run, to
+// tens of megabytes, before the first one. A full collection of so small a heap takes a
+// millisecond or two; the worker makes one itself every workerData.collectEvery runs.
+require('node:v8').setFlagsFromString('--expose-gc');
+const collect = require('node:vm').runInNewContext('gc');
+let runs = 0;
 ort.InferenceSession.create(workerData.path, workerData.options).then(
   (session) => {
     parentPort.on('message', (m) => {
+      if (++runs % workerData.collectEvery === 0) collect();
       if (m.release) {
         session.release().then(() => process.exit(0), () => process.exit(0));
         return;
@@ -56,6 +64,9 @@ ort.InferenceSession.create(workerData.path, workerData.options).then(
   (err) => parentPort.postMessage({ ready: false, error: message(err) }),
 );
 `;
+
+/** Runs between the full collections a worker makes of its own heap. */
+const COLLECT_EVERY = 1000;
 
 /** What a worker's run gives back: the fetched output's type and data, and a moved input's data. */
 export interface WorkerOutput {
@@ -95,7 +106,7 @@ class InferenceWorker {
 
   constructor(ort: string, path: string, options: InferenceSession.SessionOptions, nice: number, private readonly onExit: (w: InferenceWorker) => void) {
     // A small heap: the worker only wraps buffers; the session's memory is onnxruntime's own.
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ort, path, options, nice }, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ort, path, options, nice, collectEvery: COLLECT_EVERY }, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
     this.worker.unref();
     this.ready = new Promise<WorkerMetadata>((resolve, reject) => {
       const first = (m: { ready?: boolean; meta?: WorkerMetadata; error?: string }) => {
