@@ -32,6 +32,12 @@ let runs = 0;
 ort.InferenceSession.create(workerData.path, workerData.options).then(
   (session) => {
     parentPort.on('message', (m) => {
+      if (m.heap) {
+        const v8 = require('node:v8');
+        const old = v8.getHeapSpaceStatistics().find((sp) => sp.space_name === 'old_space');
+        parentPort.postMessage({ id: m.id, heap: { usedBytes: v8.getHeapStatistics().used_heap_size, oldBytes: old ? old.space_used_size : 0 } });
+        return;
+      }
       if (++runs % workerData.collectEvery === 0) collect();
       if (m.release) {
         session.release().then(() => process.exit(0), () => process.exit(0));
@@ -68,6 +74,12 @@ ort.InferenceSession.create(workerData.path, workerData.options).then(
 /** Runs between the full collections a worker makes of its own heap. */
 const COLLECT_EVERY = 1000;
 
+/** A worker's JS heap: all of it in use, and the old generation, where garbage that outlives a few runs waits for a full collection. */
+export interface WorkerHeap {
+  usedBytes: number;
+  oldBytes: number;
+}
+
 /** What a worker's run gives back: the fetched output's type and data, and a moved input's data. */
 export interface WorkerOutput {
   type: Tensor.Type;
@@ -78,6 +90,7 @@ export interface WorkerOutput {
 /** A worker's answer as it arrives. */
 interface Answer {
   id: number;
+  heap?: WorkerHeap;
   type?: Tensor.Type;
   data?: Tensor.DataType;
   input?: Tensor.DataType;
@@ -95,6 +108,7 @@ interface Pending {
 /** One worker thread holding its own session of the model. */
 class InferenceWorker {
   readonly pending = new Map<number, Pending>();
+  private readonly heapQueries = new Map<number, { resolve: (heap: WorkerHeap | undefined) => void; reject: (err: Error) => void }>();
   /** Runs given to this worker and not answered yet, including those waiting for it to load. */
   private loadCount = 0;
   private readonly worker: Worker;
@@ -156,6 +170,17 @@ class InferenceWorker {
     });
   }
 
+  /** The worker's JS heap, undefined while its session loads. */
+  heap(id: number): Promise<WorkerHeap | undefined> {
+    if (!this.loaded || this.dead) return Promise.resolve(undefined);
+    // Counted as load while it waits: an idle worker does not keep the process alive.
+    this.load++;
+    return new Promise<WorkerHeap | undefined>((resolve, reject) => {
+      this.heapQueries.set(id, { resolve, reject });
+      this.worker.postMessage({ heap: true, id });
+    }).finally(() => this.load--);
+  }
+
   async release(): Promise<void> {
     if (this.dead) return;
     // Whoever releases waits for the session to be freed.
@@ -171,6 +196,12 @@ class InferenceWorker {
   }
 
   private answer(m: Answer): void {
+    const q = this.heapQueries.get(m.id);
+    if (q) {
+      this.heapQueries.delete(m.id);
+      q.resolve(m.heap);
+      return;
+    }
     const p = this.pending.get(m.id);
     if (!p) return;
     this.pending.delete(m.id);
@@ -183,6 +214,8 @@ class InferenceWorker {
     this.dead = true;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
+    for (const q of this.heapQueries.values()) q.resolve(undefined);
+    this.heapQueries.clear();
     this.onExit(this);
   }
 }
@@ -231,6 +264,12 @@ export class InferenceWorkers {
     } finally {
       worker.load--;
     }
+  }
+
+  /** The JS heap of each running worker (how far its garbage has piled up); workers still loading are left out. */
+  async heaps(): Promise<WorkerHeap[]> {
+    const all = await Promise.all(this.workers.map((w) => w?.heap(this.nextId++)));
+    return all.filter((h): h is WorkerHeap => h !== undefined);
   }
 
   /** Starts a worker (in the background) when none runs, ahead of the first run given to it. */

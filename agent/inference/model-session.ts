@@ -5,7 +5,7 @@ import type { Tensor } from 'onnxruntime-node';
 import type { ModelConfig } from '../config/schema.js';
 import { AgentError, errorMessage } from '../errors.js';
 import { halfToFloat32Array } from '../preprocess/float16.js';
-import { InferenceWorkers } from './inference-workers.js';
+import { InferenceWorkers, type WorkerHeap } from './inference-workers.js';
 import { SessionLease } from './session-lease.js';
 
 export interface ModelSessionOptions {
@@ -178,6 +178,11 @@ export class ModelSession {
   /** Worker threads running this model's sessions now (they start with the first run). */
   get workersStarted(): number {
     return (this.workers?.started ?? 0) + (this.background?.started ?? 0);
+  }
+
+  /** The JS heap of each running worker thread of this model, the background one last. */
+  async workerHeaps(): Promise<WorkerHeap[]> {
+    return [...((await this.workers?.heaps()) ?? []), ...((await this.background?.heaps()) ?? [])];
   }
 
   /** Frees the onnxruntime session (or the workers' sessions) once runs in flight are done. Safe to call twice. */
