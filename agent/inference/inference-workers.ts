@@ -23,26 +23,26 @@ if (workerData.nice) {
 }
 const message = (err) => (err && err.message) || String(err);
 // V8 sizes a worker's first full collection from its heap limit, not from what it holds:
-// a worker that keeps 5 MB let its garbage pile up by a third of a kilobyte per run, to
-// tens of megabytes, before the first one. A full collection of so small a heap takes a
+// a worker that keeps 5 MB let its garbage pile up by a third of a kilobyte per run, toward
+// its 32 MB limit, before the first one. A full collection of so small a heap takes a
 // millisecond or two; the worker makes one itself every workerData.collectEvery runs.
-require('node:v8').setFlagsFromString('--expose-gc');
+const v8 = require('node:v8');
+v8.setFlagsFromString('--expose-gc');
 const collect = require('node:vm').runInNewContext('gc');
 let runs = 0;
 ort.InferenceSession.create(workerData.path, workerData.options).then(
   (session) => {
     parentPort.on('message', (m) => {
       if (m.heap) {
-        const v8 = require('node:v8');
         const old = v8.getHeapSpaceStatistics().find((sp) => sp.space_name === 'old_space');
         parentPort.postMessage({ id: m.id, heap: { usedBytes: v8.getHeapStatistics().used_heap_size, oldBytes: old ? old.space_used_size : 0 } });
         return;
       }
-      if (++runs % workerData.collectEvery === 0) collect();
       if (m.release) {
         session.release().then(() => process.exit(0), () => process.exit(0));
         return;
       }
+      if (++runs % workerData.collectEvery === 0) collect();
       // A moved input goes back with the answer, for the caller to use again.
       const answer = (a) => {
         if (m.moved) parentPort.postMessage({ ...a, id: m.id, input: m.data }, [m.data.buffer]);
@@ -108,7 +108,8 @@ interface Pending {
 /** One worker thread holding its own session of the model. */
 class InferenceWorker {
   readonly pending = new Map<number, Pending>();
-  private readonly heapQueries = new Map<number, { resolve: (heap: WorkerHeap | undefined) => void; reject: (err: Error) => void }>();
+  /** Heap queries waiting for their answer, by id. */
+  private readonly heapQueries = new Map<number, (heap: WorkerHeap | undefined) => void>();
   /** Runs given to this worker and not answered yet, including those waiting for it to load. */
   private loadCount = 0;
   private readonly worker: Worker;
@@ -175,8 +176,8 @@ class InferenceWorker {
     if (!this.loaded || this.dead) return Promise.resolve(undefined);
     // Counted as load while it waits: an idle worker does not keep the process alive.
     this.load++;
-    return new Promise<WorkerHeap | undefined>((resolve, reject) => {
-      this.heapQueries.set(id, { resolve, reject });
+    return new Promise<WorkerHeap | undefined>((resolve) => {
+      this.heapQueries.set(id, resolve);
       this.worker.postMessage({ heap: true, id });
     }).finally(() => this.load--);
   }
@@ -196,10 +197,10 @@ class InferenceWorker {
   }
 
   private answer(m: Answer): void {
-    const q = this.heapQueries.get(m.id);
-    if (q) {
+    const heapQuery = this.heapQueries.get(m.id);
+    if (heapQuery) {
       this.heapQueries.delete(m.id);
-      q.resolve(m.heap);
+      heapQuery(m.heap);
       return;
     }
     const p = this.pending.get(m.id);
@@ -214,7 +215,7 @@ class InferenceWorker {
     this.dead = true;
     for (const p of this.pending.values()) p.reject(err);
     this.pending.clear();
-    for (const q of this.heapQueries.values()) q.resolve(undefined);
+    for (const heapQuery of this.heapQueries.values()) heapQuery(undefined);
     this.heapQueries.clear();
     this.onExit(this);
   }

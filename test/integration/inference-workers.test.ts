@@ -163,8 +163,8 @@ test('a worker thread collects its own heap as it runs, so its garbage does not 
   await runs(1000);
   const [before] = await model.workerHeaps();
   assert.ok(before && before.usedBytes > 1e6 && before.oldBytes > 0, `the worker reports its heap (${JSON.stringify(before)})`);
-  // Each run leaves garbage that outlives it in the worker's old generation, most of a
-  // megabyte over 10,000 runs, which V8 alone would not collect before the heap's limit.
+  // Each run leaves garbage that outlives it in the worker's old generation, about a third
+  // of a megabyte over 10,000 runs, which V8 alone would not collect before the heap's limit.
   await runs(10_000);
   const [after] = await model.workerHeaps();
   const grew = (after!.oldBytes - before.oldBytes) / 1e6;
