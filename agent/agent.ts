@@ -10,6 +10,7 @@ import { ShadowCapture } from './rollout/shadow-capture.js';
 import type { EventSink } from './events.js';
 import { ModelSet } from './inference/model-set.js';
 import { Rollout } from './rollout/rollout.js';
+import { NativeHeapTrim } from './memory/native-heap-trim.js';
 import type { Component } from './lifecycle/component.js';
 import { Supervisor } from './lifecycle/supervisor.js';
 import { AgentMetrics } from './metrics/agent-metrics.js';
@@ -304,7 +305,7 @@ export class Agent {
       log,
     });
     // OPC-UA is the most upstream part: it stops first, so the last windows drain into the outbox.
-    const order: Component[] = [this.store, ...statusParts, models, this.sync, telemetry, this.explanationSync, ...this.oversight.components, ...(this.sparkplug ? [this.sparkplug] : []), this.rollout, writer, this.explainer, pipeline, this.sensors, ...sources, this.opcua];
+    const order: Component[] = [this.store, new NativeHeapTrim({ intervalMs: config.memory.trimIntervalMs, log: log.child({ component: 'memory' }) }), ...statusParts, models, this.sync, telemetry, this.explanationSync, ...this.oversight.components, ...(this.sparkplug ? [this.sparkplug] : []), this.rollout, writer, this.explainer, pipeline, this.sensors, ...sources, this.opcua];
     this.supervisor = new Supervisor(order, log.child({ component: 'supervisor' }));
   }
 

@@ -297,6 +297,12 @@ export const ConfigSchema = z
     broker: BrokerSchema,
     status: StatusSchema.prefault({}),
     shutdown: z.strictObject({ deadlineMs: positiveMs.default(10_000) }).prefault({}),
+    memory: z
+      .strictObject({
+        /** Between two hand-backs of glibc's free heap pages to the system (malloc_trim); 0 turns them off. */
+        trimIntervalMs: z.number().int().min(0).max(3_600_000).default(10_000),
+      })
+      .prefault({}),
     rollout: RolloutSchema.prefault({}),
     opcua: OpcuaSchema.prefault({}),
     /** Tabular and anomaly models fed by OPC-UA feature windows. */

@@ -14,6 +14,7 @@ import { ExplanationStore } from '../../agent/explain/explanation-store.js';
 import type { Frame, FrameOutcome } from '../../agent/frame.js';
 import { ImageClassifierModel } from '../../agent/inference/image-model.js';
 import { FrameQueue } from '../../agent/pipeline/frame-queue.js';
+import { NativeHeapTrim } from '../../agent/memory/native-heap-trim.js';
 import { ImagePipeline, type PipelineStage } from '../../agent/pipeline/image-pipeline.js';
 import { MqttSync } from '../../agent/sync/mqtt-sync.js';
 import { frameAt } from './bare-frame.js';
@@ -33,7 +34,7 @@ export const EXPLAIN_SAMPLE = Number(process.env.BENCH_EXPLAIN_SAMPLE ?? 0.05);
 
 /**
  * The agent's camera path as `Agent` wires it (queue → pipeline → drift and explanations →
- * outbox writer → SQLite, sync publishing to the broker), with the bench standing in for
+ * outbox writer → SQLite, sync publishing to the broker, native heap trimming), with the bench standing in for
  * the camera. Drift watches the model against a reference profile made from the bench's
  * own frames (so it judges windows without alarming), and explanations take a 5% sample.
  */
@@ -57,6 +58,7 @@ export class PipelineRig {
     private readonly sync: MqttSync,
     private readonly writer: OutboxWriter,
     private readonly model: ImageClassifierModel,
+    readonly trim: NativeHeapTrim,
   ) {
     this.drift = new DriftSet({
       models: config.models,
@@ -81,8 +83,10 @@ export class PipelineRig {
     const store = new Store({ config: config.buffer, log });
     const sync = new MqttSync({ deviceId: config.deviceId, site: config.site, agentVersion: 'bench', config: config.broker, outbox: store.outbox, events: store.events, log });
     const writer = new OutboxWriter({ outbox: store.outbox, events: store.events, log, batchSize: config.buffer.batchSize, lingerMs: config.buffer.lingerMs, onCommit: () => sync.wake() });
-    const rig = new PipelineRig(config, log, store, sync, writer, model);
+    const trim = new NativeHeapTrim({ intervalMs: config.memory.trimIntervalMs, log });
+    const rig = new PipelineRig(config, log, store, sync, writer, model, trim);
     await store.start(rig.run.signal);
+    await trim.start();
     await sync.start(rig.run.signal);
     await writer.start(rig.run.signal);
     for (let i = 0; i < 200 && !sync.connected; i++) await sleep(10);
@@ -143,6 +147,7 @@ export class PipelineRig {
     this.run.abort();
     await this.writer.stop();
     await this.sync.stop({ deadlineMs: 2000 });
+    await this.trim.stop();
     await this.store.stop();
     await this.model.release();
   }

@@ -18,6 +18,13 @@ export interface SoakOptions {
 
 const mb = (bytes: number) => bytes / 1024 / 1024;
 
+/** How the agent's native heap trimming went: how many, the last one's time and the RSS it handed back. */
+function trims(rig: PipelineRig): string {
+  const last = rig.trim.last;
+  if (!last) return 'no native heap trim yet';
+  return `${rig.trim.trims} native heap trims, the last ${last.ms.toFixed(1)} ms, RSS ${mb(last.rssBefore).toFixed(1)} → ${mb(last.rssAfter).toFixed(1)} MB`;
+}
+
 /** What soak-child.ts is asked to run. */
 export interface SoakRequest {
   dir: string;
@@ -71,7 +78,7 @@ export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
       readings.push({ frames: done, rss });
       const fps = done / ((performance.now() - t0) / 1000);
       // The JS heap and buffers of the event loop, to tell them from native memory (sharp, onnxruntime, SQLite).
-      progress(`soak: ${done} frames, RSS ${rss.toFixed(1)} MB (JS heap ${mb(m.heapUsed).toFixed(1)}, buffers ${mb(m.arrayBuffers).toFixed(1)}), ${fps.toFixed(0)} frames/s on average, ${rig.explained} explained`);
+      progress(`soak: ${done} frames, RSS ${rss.toFixed(1)} MB (JS heap ${mb(m.heapUsed).toFixed(1)}, buffers ${mb(m.arrayBuffers).toFixed(1)}), ${fps.toFixed(0)} frames/s on average, ${rig.explained} explained, ${trims(rig)}`);
     });
   } finally {
     await rig.stop();

@@ -75,6 +75,15 @@ const NATIVE: Record<string, (dir: string) => void> = {
     const buildStage = docker.slice(docker.indexOf(' AS build'), docker.indexOf('\nFROM ', docker.indexOf(' AS build')));
     assert.match(buildStage, /apt-get install[^\n]*python3 make g\+\+/, 'the build stage has the toolchain to compile it');
   },
+  'node_modules/koffi': (dir) => {
+    // The binary comes from its platform package (@koromix/koffi-linux-arm64, locked with the
+    // other platform packages); the install script only checks that it loads and compiles
+    // from source with CMake when it does not.
+    const pkg = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { scripts: { install: string }; optionalDependencies: Record<string, string> };
+    assert.match(pkg.scripts.install, /--prebuild/);
+    assert.ok(pkg.optionalDependencies['@koromix/koffi-linux-arm64'], 'koffi names a linux-arm64 platform package');
+    assert.ok(lock.packages['node_modules/@koromix/koffi-linux-arm64'], '@koromix/koffi-linux-arm64 is locked');
+  },
   'node_modules/sharp': (dir) => {
     // The binding lives in @img/sharp-<platform>, checked with the other platform packages.
     assert.ok(!nativeFiles(join(dir, 'lib')).some((f) => f.endsWith('.node')), 'sharp itself ships no binary');
