@@ -7,6 +7,7 @@ import { viewOf } from '../preprocess/frame-view.js';
 import { inputStats } from '../drift/input-stats.js';
 import { Classifier, softmax } from './classifier.js';
 import { loadLabels } from './labels.js';
+import type { WorkerHeap } from './inference-workers.js';
 import { ModelSession } from './model-session.js';
 
 /** An image classifier as the pipeline sees it: preprocessing, one onnxruntime session, output decoding. */
@@ -37,6 +38,11 @@ export class ImageClassifierModel implements ImageModel {
 
   get version(): string {
     return this.session.version;
+  }
+
+  /** The JS heap of each of the model's worker threads (ModelSession.workerHeaps). */
+  workerHeaps(): Promise<WorkerHeap[]> {
+    return this.session.workerHeaps();
   }
 
   async classify(image: Buffer): Promise<Classification> {

@@ -34,8 +34,9 @@ ort.InferenceSession.create(workerData.path, workerData.options).then(
   (session) => {
     parentPort.on('message', (m) => {
       if (m.heap) {
+        const all = v8.getHeapStatistics();
         const old = v8.getHeapSpaceStatistics().find((sp) => sp.space_name === 'old_space');
-        parentPort.postMessage({ id: m.id, heap: { usedBytes: v8.getHeapStatistics().used_heap_size, oldBytes: old ? old.space_used_size : 0 } });
+        parentPort.postMessage({ id: m.id, heap: { usedBytes: all.used_heap_size, totalBytes: all.total_heap_size, oldBytes: old ? old.space_used_size : 0, buffersBytes: process.memoryUsage().arrayBuffers } });
         return;
       }
       if (m.release) {
@@ -71,13 +72,22 @@ ort.InferenceSession.create(workerData.path, workerData.options).then(
 );
 `;
 
-/** Runs between the full collections a worker makes of its own heap. */
+/** Runs between the full collections a worker makes of its own heap, unless its pool says otherwise. */
 const COLLECT_EVERY = 1000;
 
-/** A worker's JS heap: all of it in use, and the old generation, where garbage that outlives a few runs waits for a full collection. */
+/** How a pool's workers run: `nice` > 0 at a lower CPU priority; `collectEvery` runs between their own full collections. */
+export interface WorkerTuning {
+  nice?: number;
+  collectEvery?: number;
+}
+
+/** A worker's JS heap: all of it in use, all V8 holds for it, and the old generation, where garbage that outlives a few runs waits for a full collection. */
 export interface WorkerHeap {
   usedBytes: number;
+  totalBytes: number;
   oldBytes: number;
+  /** Outside the heap: the worker's ArrayBuffers (inputs copied in, outputs), live or awaiting collection. */
+  buffersBytes: number;
 }
 
 /** What a worker's run gives back: the fetched output's type and data, and a moved input's data. */
@@ -119,9 +129,10 @@ class InferenceWorker {
   /** Set once the session is loaded. */
   loaded = false;
 
-  constructor(ort: string, path: string, options: InferenceSession.SessionOptions, nice: number, private readonly onExit: (w: InferenceWorker) => void) {
+  constructor(ort: string, path: string, options: InferenceSession.SessionOptions, tuning: WorkerTuning, private readonly onExit: (w: InferenceWorker) => void) {
+    const workerData = { ort, path, options, nice: tuning.nice ?? 0, collectEvery: tuning.collectEvery ?? COLLECT_EVERY };
     // A small heap: the worker only wraps buffers; the session's memory is onnxruntime's own.
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { ort, path, options, nice, collectEvery: COLLECT_EVERY }, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData, resourceLimits: { maxOldGenerationSizeMb: 32, maxYoungGenerationSizeMb: 8 } });
     this.worker.unref();
     this.ready = new Promise<WorkerMetadata>((resolve, reject) => {
       const first = (m: { ready?: boolean; meta?: WorkerMetadata; error?: string }) => {
@@ -232,12 +243,12 @@ export class InferenceWorkers {
   private nextId = 0;
   private released = false;
 
-  /** `nice` > 0 runs the workers at a lower CPU priority (background work such as explanations). */
+  /** `tuning.nice` > 0 runs the workers at a lower CPU priority (background work such as explanations). */
   constructor(
     readonly size: number,
     private readonly path: string,
     private readonly options: InferenceSession.SessionOptions,
-    private readonly nice = 0,
+    private readonly tuning: WorkerTuning = {},
   ) {
     this.workers = Array.from({ length: size }, () => undefined);
   }
@@ -303,7 +314,7 @@ export class InferenceWorkers {
       else if (!best || w.load < best.load) best = w;
     }
     if ((!best || best.load > 0) && !loading && free >= 0) {
-      this.workers[free] = new InferenceWorker(this.ort, this.path, this.options, this.nice, (dead) => {
+      this.workers[free] = new InferenceWorker(this.ort, this.path, this.options, this.tuning, (dead) => {
         const at = this.workers.indexOf(dead);
         if (at >= 0) this.workers[at] = undefined;
       });

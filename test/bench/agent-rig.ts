@@ -13,6 +13,7 @@ import { Explainer } from '../../agent/explain/explainer.js';
 import { ExplanationStore } from '../../agent/explain/explanation-store.js';
 import type { Frame, FrameOutcome } from '../../agent/frame.js';
 import { ImageClassifierModel } from '../../agent/inference/image-model.js';
+import type { WorkerHeap } from '../../agent/inference/inference-workers.js';
 import { FrameQueue } from '../../agent/pipeline/frame-queue.js';
 import { NativeHeapTrim } from '../../agent/memory/native-heap-trim.js';
 import { ImagePipeline, type PipelineStage } from '../../agent/pipeline/image-pipeline.js';
@@ -134,13 +135,18 @@ export class PipelineRig {
   }
 
   /** Frames put one after the other as fast as the pipeline takes them, `n` in all; `onEvery` after each `every` committed. */
-  async soak(frames: readonly Buffer[], n: number, every: number, onEvery: (done: number) => void): Promise<void> {
+  async soak(frames: readonly Buffer[], n: number, every: number, onEvery: (done: number) => void | Promise<void>): Promise<void> {
     await this.withPipeline(async (queue) => {
       for (let done = 0; done < n; done += every) {
         await this.putAll(queue, frames, Math.min(every, n - done));
-        onEvery(Math.min(done + every, n));
+        await onEvery(Math.min(done + every, n));
       }
     });
+  }
+
+  /** The JS heap of each of the model's worker threads. */
+  workerHeaps(): Promise<WorkerHeap[]> {
+    return this.model.workerHeaps();
   }
 
   async stop(): Promise<void> {

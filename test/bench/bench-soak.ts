@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BrokerRef } from './config.js';
+import { nativeHeap } from '../../agent/memory/native-heap-trim.js';
 import { PipelineRig } from './agent-rig.js';
 import { DEPLOYED_ENV, DEPLOYED_NODE_FLAGS } from './deployed-env.js';
 import { REPO_ROOT, type BenchInputs } from './inputs.js';
@@ -71,14 +72,19 @@ export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
   const readings: Array<{ frames: number; rss: number }> = [];
   const t0 = performance.now();
   try {
-    await rig.soak(inputs.frames, opts.frames, opts.early, (done) => {
+    await rig.soak(inputs.frames, opts.frames, opts.early, async (done) => {
       if (done !== opts.early && done % opts.every !== 0 && done !== opts.frames) return;
       const m = process.memoryUsage();
+      const native = nativeHeap();
+      const workers = await rig.workerHeaps();
       const rss = mb(m.rss);
       readings.push({ frames: done, rss });
       const fps = done / ((performance.now() - t0) / 1000);
-      // The JS heap and buffers of the event loop, to tell them from native memory (sharp, onnxruntime, SQLite).
-      progress(`soak: ${done} frames, RSS ${rss.toFixed(1)} MB (JS heap ${mb(m.heapUsed).toFixed(1)}, buffers ${mb(m.arrayBuffers).toFixed(1)}), ${fps.toFixed(0)} frames/s on average, ${rig.explained} explained, ${trims(rig)}`);
+      // Where the RSS is: the event loop's JS heap (used of held) and buffers, the inference workers'
+      // JS heaps, glibc's heaps (sharp, onnxruntime, SQLite, the buffers), and what the trims do.
+      const heaps = `JS heap ${mb(m.heapUsed).toFixed(1)} of ${mb(m.heapTotal).toFixed(1)}, buffers ${mb(m.arrayBuffers).toFixed(1)}, workers' JS heaps ${workers.map((w) => `${mb(w.usedBytes).toFixed(1)} of ${mb(w.totalBytes).toFixed(1)}`).join(', ')}`;
+      const glibc = native ? `, glibc in use ${mb(native.inUseBytes).toFixed(1)} (mmap'd ${mb(native.mmappedBytes).toFixed(1)}) and free ${mb(native.freeBytes).toFixed(1)}` : '';
+      progress(`soak: ${done} frames, RSS ${rss.toFixed(1)} MB (${heaps}${glibc}), ${fps.toFixed(0)} frames/s on average, ${rig.explained} explained, ${trims(rig)}`);
     });
   } finally {
     await rig.stop();

@@ -23,6 +23,8 @@ export function benchConfig(opts: { deviceId: string; model: ModelEntry; dbPath:
     buffer: { path: opts.dbPath },
     broker: { url: opts.broker.url, protocolVersion: opts.broker.protocolVersion },
     status: { enabled: false },
+    // BENCH_TRIM_MS sets memory.trimIntervalMs, to see what native heap trimming costs and saves.
+    ...(process.env.BENCH_TRIM_MS ? { memory: { trimIntervalMs: Number(process.env.BENCH_TRIM_MS) } } : {}),
   });
 }
 
