@@ -1,5 +1,6 @@
 import { ROLLOUT_STATES } from '../../protocol/rollout-state.js';
 import type { Counters } from '../counters.js';
+import { nativeHeap } from '../memory/native-heap-trim.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
 import { Exposition, type Sample } from '../metrics/exposition.js';
 import type { StatusSnapshot } from './snapshot.js';
@@ -15,6 +16,14 @@ export function renderMetrics(s: StatusSnapshot, counters: Counters, metrics: Ag
   x.gauge('edge_agent_up', 'Whether the agent is running its pipeline (1) or starting or stopping (0).', s.phase === 'running' ? 1 : 0);
   x.gauge('edge_agent_build_info', 'The agent build, as labels; the value is always 1.', [{ labels: { version: s.agentVersion, device: s.device, site: s.site }, value: 1 }]);
   x.gauge('edge_agent_uptime_seconds', 'Seconds since the agent process built its components.', s.uptimeS);
+  x.gauge('edge_agent_resident_memory_bytes', 'Resident set size of the agent process.', process.memoryUsage.rss());
+  const native = nativeHeap();
+  if (native) {
+    x.gauge('edge_agent_native_heap_bytes', "glibc's heaps: in use by the process (sharp, onnxruntime, SQLite, buffers), and free but held, what the periodic trim hands back.", [
+      { labels: { state: 'in_use' }, value: native.inUseBytes },
+      { labels: { state: 'free' }, value: native.freeBytes },
+    ]);
+  }
   x.counter(
     'edge_agent_frames_total',
     'Frames sources handed to the pipeline.',
