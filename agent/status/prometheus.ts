@@ -1,6 +1,6 @@
 import { ROLLOUT_STATES } from '../../protocol/rollout-state.js';
 import type { Counters } from '../counters.js';
-import { nativeHeap } from '../memory/native-heap-trim.js';
+import { nativeHeap } from '../memory/glibc.js';
 import type { AgentMetrics } from '../metrics/agent-metrics.js';
 import { Exposition, type Sample } from '../metrics/exposition.js';
 import type { StatusSnapshot } from './snapshot.js';

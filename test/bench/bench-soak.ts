@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BrokerRef } from './config.js';
-import { nativeHeap } from '../../agent/memory/native-heap-trim.js';
+import { nativeHeap } from '../../agent/memory/glibc.js';
 import { PipelineRig } from './agent-rig.js';
 import { DEPLOYED_ENV, DEPLOYED_NODE_FLAGS } from './deployed-env.js';
 import { REPO_ROOT, type BenchInputs } from './inputs.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { mallocTrim } from '../../agent/memory/native-heap-trim.js';
+import { mallocTrim } from '../../agent/memory/glibc.js';
 import { REPO_ROOT } from '../helpers/child.js';
 
 const MB = 1024 * 1024;

@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { Agent } from '../../agent/agent.js';
 import { ConfigSchema } from '../../agent/config/schema.js';
 import { defectModelEntry, writeDefectModel } from '../../agent/demo/defect-model.js';
-import { nativeHeap } from '../../agent/memory/native-heap-trim.js';
+import { nativeHeap } from '../../agent/memory/glibc.js';
 import type { StatusSnapshot } from '../../agent/status/snapshot.js';
 import type { PredictionDetail, PredictionSummary } from '../../agent/status/store-view.js';
 import { startBroker } from '../helpers/broker.js';
