@@ -29,7 +29,7 @@ export interface ModelSessionOptions {
  * of it. It collects its heap after every run: each explanation batch is copied in (300 KB
  * per image), and it runs too few batches for V8 to collect them by itself. In a soak these
  * copies held on to: glibc's mmap'd blocks in use grew from 67 to 83 MB over 40,000 frames, and
- * held at 67-70 MB with this collection. A full collection of the worker's small heap takes a
+ * held at 67-73 MB over 100,000 frames with this collection. A full collection of the worker's small heap takes a
  * millisecond or two, against a batch's hundreds.
  */
 const BACKGROUND_TUNING = { nice: 10, collectEvery: 1 } as const;

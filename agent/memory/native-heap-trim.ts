@@ -6,9 +6,9 @@ import { mallocTrim } from './glibc.js';
  * glibc gives a freed block back to the system only when it lies at the top of its heap (or
  * was mmap'd on its own). Decoding (libvips, on libuv's pool), onnxruntime and SQLite allocate
  * and free on a dozen threads, each with its own glibc heap, and a block still in use in the
- * middle of a heap pins the free pages around it in the process's RSS. Under a camera
- * running flat out the pages held that way grew by about 4 MB per 10,000 frames, and
- * `malloc_trim(0)` released 21 MB of them at once after 44,000 frames. It walks every heap
+ * middle of a heap pins the free pages around it in the process's RSS. In a soak with a
+ * camera running flat out, `malloc_trim(0)` released 21 MB of them at once after 44,000
+ * frames. It walks every heap
  * and hands back each free page, wherever it lies; the agent calls it on libuv's pool (so the
  * event loop does not wait), through koffi, every `memory.trimIntervalMs`.
  */
