@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
+import type { Tensor } from 'onnxruntime-node';
 import { join, resolve } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { pino } from 'pino';
 import { OutboxWriter } from '../../agent/buffer/outbox-writer.js';
 import { Store } from '../../agent/buffer/store.js';
@@ -146,13 +147,19 @@ test('the pipeline reports every stage of every frame, and the metrics keep them
   }
 });
 
-test('a worker thread collects its own heap as it runs, so its garbage does not pile up run after run', async (t) => {
+/** The demo model with one live worker (and its background one), and one preprocessed part to run. */
+async function workerModel(t: TestContext): Promise<{ model: ModelSession; tensor: Tensor }> {
   const dir = await tempDir(t);
   const config = await defectModelConfig(dir);
   const model = await ModelSession.load(config, { baseDir: dir, workers: 1 });
   t.after(() => model.release());
   const [frame] = await parts(1);
   const { tensor } = await new ImagePreprocessor(config.preprocess).toTensor(frame!);
+  return { model, tensor };
+}
+
+test('a worker thread collects its own heap as it runs, so its garbage does not pile up run after run', async (t) => {
+  const { model, tensor } = await workerModel(t);
   await waitFor('the live worker', async () => {
     await model.run(tensor);
     return model.workersStarted === 1;
@@ -172,12 +179,7 @@ test('a worker thread collects its own heap as it runs, so its garbage does not 
 });
 
 test('the background (explanation) worker frees the inputs copied into it after each run', async (t) => {
-  const dir = await tempDir(t);
-  const config = await defectModelConfig(dir);
-  const model = await ModelSession.load(config, { baseDir: dir, workers: 1 });
-  t.after(() => model.release());
-  const [frame] = await parts(1);
-  const { tensor } = await new ImagePreprocessor(config.preprocess).toTensor(frame!);
+  const { model, tensor } = await workerModel(t);
   const inputBytes = (tensor.data as Float32Array).byteLength;
   const RUNS = 40;
   for (let i = 0; i < RUNS; i++) await model.run(tensor, { background: true });

@@ -154,3 +154,14 @@ test('the example config in deploy/ is valid', () => {
   assert.equal(config.deviceId, 'line3-gw01');
   assert.equal(config.broker.tls?.rejectUnauthorized, true);
 });
+
+test('memory.trimIntervalMs: 10 s by default, 0 turns trimming off, anything else that is not a whole number of ms up to an hour is refused by name', () => {
+  assert.equal(loadConfig(file('mem-default.yaml', minimal), {}).config.memory.trimIntervalMs, 10_000);
+  assert.equal(loadConfig(file('mem-off.yaml', `${minimal}memory: { trimIntervalMs: 0 }\n`), {}).config.memory.trimIntervalMs, 0);
+  for (const bad of ['-1', '2.5', '"10s"', '3600001']) {
+    const problems = problemsOf(() => loadConfig(file('mem-bad.yaml', `${minimal}memory: { trimIntervalMs: ${bad} }\n`), {}));
+    assert.ok(problems.some((p) => p.startsWith('memory.trimIntervalMs:')), `${bad}: ${problems.join('\n')}`);
+  }
+  const typo = problemsOf(() => loadConfig(file('mem-typo.yaml', `${minimal}memory: { trimInterval: 5000 }\n`), {}));
+  assert.ok(typo.some((p) => p.startsWith('memory: unknown key "trimInterval"')), typo.join('\n'));
+});
