@@ -1,3 +1,5 @@
+// Before mqtt-packet loads, so that it keeps packet lengths in a block of their own (see the module).
+import '../../protocol/mqtt-length-cache.js';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { Aedes } from 'aedes';

@@ -1,3 +1,5 @@
+// Before mqtt-packet loads, so that it keeps packet lengths in a block of their own (see the module).
+import { lengthCacheCompact } from '../../protocol/mqtt-length-cache.js';
 import { connect, type IClientOptions, type IConnackPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import type { Clock } from '../clock.js';
@@ -97,6 +99,7 @@ export class BrokerConnection {
   /** Starts connecting in the background; aborting `signal` stops new attempts, not the live session. */
   run(signal: AbortSignal): void {
     if (this.running) return;
+    if (!lengthCacheCompact) this.log.warn('mqtt-packet loaded before protocol/mqtt-length-cache.ts: each new packet length it caches keeps an 8 KiB buffer pool block');
     const stop = AbortSignal.any([signal, this.reconnecting.signal]);
     this.running = this.loop(stop).catch((err: unknown) => this.log.error({ err }, 'connection loop failed'));
   }

@@ -1,3 +1,5 @@
+// Before mqtt-packet loads, so that it keeps packet lengths in a block of their own (see the module).
+import '../../protocol/mqtt-length-cache.js';
 import { parseArgs } from 'node:util';
 import { connectAsync, type IClientOptions } from 'mqtt';
 import { errorMessage } from '../../agent/errors.js';

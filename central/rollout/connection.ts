@@ -1,3 +1,5 @@
+// Before mqtt-packet loads, so that it keeps packet lengths in a block of their own (see the module).
+import '../../protocol/mqtt-length-cache.js';
 import { connect, type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { topicMatches } from '../../agent/sync/subscriptions.js';

@@ -46,11 +46,22 @@ export class PipelineRig {
   private nextId = 0;
   private recording: number[] | undefined;
   private stageTimes: Map<PipelineStage, number[]> | undefined;
-  /** Explanations made and skipped since the rig started. */
-  explained = 0;
-  explainSkipped = 0;
+  /** Explanations made and skipped by the explainers of pipelines that have stopped. */
+  private explainedBefore = 0;
+  private skippedBefore = 0;
   private readonly drift: DriftSet;
   private explainer: Explainer | undefined;
+
+  /** Explanations made since the rig started, the running pipeline's included. */
+  get explained(): number {
+    return this.explainedBefore + (this.explainer?.stats.explained ?? 0);
+  }
+
+  /** Explanations skipped (over budget or busy) since the rig started. */
+  get explainSkipped(): number {
+    const s = this.explainer?.stats;
+    return this.skippedBefore + (s ? s.skippedBudget + s.skippedBusy : 0);
+  }
 
   private constructor(
     readonly config: AgentConfig,
@@ -134,12 +145,12 @@ export class PipelineRig {
     });
   }
 
-  /** Frames put one after the other as fast as the pipeline takes them, `n` in all; `onEvery` after each `every` committed. */
-  async soak(frames: readonly Buffer[], n: number, every: number, onEvery: (done: number) => void | Promise<void>): Promise<void> {
+  /** Frames put one after the other as fast as the pipeline takes them, `chunk` at a time, for as long as `more` (called after each chunk is committed) says. */
+  async soak(frames: readonly Buffer[], chunk: number, more: (done: number) => boolean | Promise<boolean>): Promise<void> {
     await this.withPipeline(async (queue) => {
-      for (let done = 0; done < n; done += every) {
-        await this.putAll(queue, frames, Math.min(every, n - done));
-        await onEvery(Math.min(done + every, n));
+      for (let done = chunk; ; done += chunk) {
+        await this.putAll(queue, frames, chunk);
+        if (!(await more(done))) return;
       }
     });
   }
@@ -197,8 +208,8 @@ export class PipelineRig {
       await pipeline.stop();
       await explainer.stop();
       this.explainer = undefined;
-      this.explained += explainer.stats.explained;
-      this.explainSkipped += explainer.stats.skippedBudget + explainer.stats.skippedBusy;
+      this.explainedBefore += explainer.stats.explained;
+      this.skippedBefore += explainer.stats.skippedBudget + explainer.stats.skippedBusy;
       this.settled.check();
     }
   }

@@ -7,11 +7,13 @@ import { PipelineRig } from './agent-rig.js';
 import { DEPLOYED_ENV, DEPLOYED_NODE_FLAGS } from './deployed-env.js';
 import { REPO_ROOT, type BenchInputs } from './inputs.js';
 import { figure, type Figure } from './report.js';
+import { residentSplit, RssWindow } from './rss-window.js';
+import { median } from './stats.js';
 
 export interface SoakOptions {
-  /** Frames in all. */
+  /** The late reading starts after this many frames (a multiple of `early`). */
   frames: number;
-  /** The early reading is taken after this many frames. */
+  /** The early reading starts after this many frames; frames are put this many at a time. */
   early: number;
   /** RSS is read every this many frames, for the progress line. */
   every: number;
@@ -64,44 +66,65 @@ export function deployedSoakFigures(broker: BrokerRef, dir: string, opts: SoakOp
 
 /**
  * Memory under a long run: the camera path as the frame figures run it (drift, 5%
- * explanations, SQLite and MQTT), fed flat out, RSS read after the first `early` frames and
- * at the end. Growth beyond 5% means something keeps per-frame state.
+ * explanations, SQLite and MQTT), fed flat out. The RSS after the first `early` frames and
+ * after all of them is each the median of samples over one native heap trim interval (10-60
+ * s) from the moment those frames are committed, frames still flowing; the soak runs
+ * on past `frames` until the second window closes. Growth beyond 5% means something keeps
+ * per-frame state.
  */
 export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: string, opts: SoakOptions, progress: (s: string) => void): Promise<Figure[]> {
   const rig = await PipelineRig.create(inputs, broker, dir);
+  const windowMs = Math.min(60_000, Math.max(10_000, rig.config.memory.trimIntervalMs));
   const readings: Array<{ frames: number; rss: number }> = [];
+  let early: RssWindow | undefined;
+  let late: RssWindow | undefined;
   const t0 = performance.now();
   try {
-    await rig.soak(inputs.frames, opts.frames, opts.early, async (done) => {
-      if (done !== opts.early && done % opts.every !== 0 && done !== opts.frames) return;
-      const m = process.memoryUsage();
-      const native = nativeHeap();
-      const workers = await rig.workerHeaps();
-      const rss = mb(m.rss);
-      readings.push({ frames: done, rss });
-      const fps = done / ((performance.now() - t0) / 1000);
-      // Where the RSS is: the event loop's JS heap (used of held) and buffers, the inference workers'
-      // JS heaps, glibc's heaps (sharp, onnxruntime, SQLite, the buffers), and what the trims do.
-      const heaps = `JS heap ${mb(m.heapUsed).toFixed(1)} of ${mb(m.heapTotal).toFixed(1)}, buffers ${mb(m.arrayBuffers).toFixed(1)}, workers' JS heaps ${workers.map((w) => `${mb(w.usedBytes).toFixed(1)} of ${mb(w.totalBytes).toFixed(1)}`).join(', ')}`;
-      const glibc = native ? `, glibc in use ${mb(native.inUseBytes).toFixed(1)} (mmap'd ${mb(native.mmappedBytes).toFixed(1)}) and free ${mb(native.freeBytes).toFixed(1)}` : '';
-      progress(`soak: ${done} frames, RSS ${rss.toFixed(1)} MB (${heaps}${glibc}), ${fps.toFixed(0)} frames/s on average, ${rig.explained} explained, ${trims(rig)}`);
+    await rig.soak(inputs.frames, opts.early, async (done) => {
+      early ??= new RssWindow(windowMs);
+      if (done >= opts.frames) late ??= new RssWindow(windowMs);
+      if (done === opts.early || done % opts.every === 0) {
+        readings.push({ frames: done, rss: mb(process.memoryUsage.rss()) });
+        progress(await progressLine(rig, done, t0));
+      }
+      return !(late?.done ?? false);
     });
   } finally {
+    early?.stop();
+    late?.stop();
     await rig.stop();
   }
-  const early = readings.find((r) => r.frames === opts.early)!;
-  const last = readings.at(-1)!;
-  const series = readings.filter((r) => r.frames % (opts.every * 5) === 0 || r === early || r === last);
+  const earlyMb = early!.stop().map(mb);
+  const lateMb = late!.stop().map(mb);
+  const series = readings.filter((r) => r.frames % (opts.every * 5) === 0 || r.frames === opts.early || r.frames === opts.frames);
+  const range = (xs: number[]) => `${Math.min(...xs).toFixed(1)}-${Math.max(...xs).toFixed(1)}, median ${median(xs).toFixed(1)}, ${xs.length} samples`;
   return [
     figure({
       name: `RSS after ${opts.frames} frames vs after ${opts.early}`,
       unit: 'MB',
       better: 'lower',
-      agent: [last.rss],
-      baseline: [early.rss],
+      agent: lateMb,
+      baseline: earlyMb,
       baselineName: `after ${opts.early} frames`,
       target: { of: 'ratio', op: '<=', limit: 1.05 },
-      note: `camera path flat out with drift, explanations on a 5% sample, SQLite and MQTT, in a fresh process with the deployed ${Object.entries(DEPLOYED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} ${DEPLOYED_NODE_FLAGS.join(' ')}; RSS MB by frames: ${series.map((r) => `${r.frames}: ${r.rss.toFixed(1)}`).join(', ')}; ${rig.explained} explained`,
+      note: `camera path flat out with drift, explanations on a 5% sample, SQLite and MQTT, in a fresh process with the deployed ${Object.entries(DEPLOYED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} ${DEPLOYED_NODE_FLAGS.join(' ')}; RSS over ${windowMs / 1000} s after ${opts.early} frames ${range(earlyMb)}; after ${opts.frames} frames ${range(lateMb)}; single readings, MB by frames: ${series.map((r) => `${r.frames}: ${r.rss.toFixed(1)}`).join(', ')}; ${rig.explained} explained and ${rig.explainSkipped} skipped (explanations wait for an idle moment, which a camera path flat out seldom has)`,
     }),
   ];
+}
+
+/**
+ * Where the RSS is: anonymous memory and the files mapped (node's and the libraries' code), the
+ * event loop's JS heap (used of held) and buffers, the inference workers' JS heaps, glibc's heaps
+ * (sharp, onnxruntime, SQLite, the buffers), and what the trims do.
+ */
+async function progressLine(rig: PipelineRig, done: number, t0: number): Promise<string> {
+  const m = process.memoryUsage();
+  const split = residentSplit();
+  const native = nativeHeap();
+  const workers = await rig.workerHeaps();
+  const fps = done / ((performance.now() - t0) / 1000);
+  const resident = split ? `anonymous ${mb(split.anon).toFixed(1)}, files ${mb(split.file).toFixed(1)}; ` : '';
+  const heaps = `JS heap ${mb(m.heapUsed).toFixed(1)} of ${mb(m.heapTotal).toFixed(1)}, buffers ${mb(m.arrayBuffers).toFixed(1)}, workers' JS heaps ${workers.map((w) => `${mb(w.usedBytes).toFixed(1)} of ${mb(w.totalBytes).toFixed(1)}`).join(', ')}`;
+  const glibc = native ? `, glibc in use ${mb(native.inUseBytes).toFixed(1)} (mmap'd ${mb(native.mmappedBytes).toFixed(1)}) and free ${mb(native.freeBytes).toFixed(1)}` : '';
+  return `soak: ${done} frames, RSS ${mb(m.rss).toFixed(1)} MB (${resident}${heaps}${glibc}), ${fps.toFixed(0)} frames/s on average, ${rig.explained} explained and ${rig.explainSkipped} skipped (busy or over budget), ${trims(rig)}`;
 }

@@ -37,7 +37,7 @@ const DRAIN = { reps: REPS, backlog: Number(process.env.BENCH_BACKLOG ?? 200_000
 /** BENCH_ONLY=drain,io runs only those parts (model, frames, explain, io, drain, drift, idle, opcua). */
 const ONLY = new Set((process.env.BENCH_ONLY ?? '').split(',').filter(Boolean));
 const part = (name: string) => ONLY.size === 0 || ONLY.has(name);
-const SOAK = process.argv.includes('--soak') || ONLY.has('soak') ? { frames: Number(process.env.BENCH_SOAK_FRAMES ?? 100_000), early: 1000, every: 10_000 } : undefined;
+const SOAK = process.argv.includes('--soak') || ONLY.has('soak') ? { frames: Number(process.env.BENCH_SOAK_FRAMES ?? 100_000), early: 1000, every: Number(process.env.BENCH_SOAK_EVERY ?? 10_000) } : undefined;
 const IDLE_REPS = Math.min(REPS, 3);
 const OPCUA = { reps: REPS, sliceS: 4, tags: 1000, windows: 500 };
 const RESULTS = join(REPO_ROOT, 'test', 'bench', 'results', 'latest.json');
