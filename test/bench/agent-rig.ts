@@ -145,14 +145,25 @@ export class PipelineRig {
     });
   }
 
-  /** Frames put one after the other as fast as the pipeline takes them, `chunk` at a time, for as long as `more` (called after each chunk is committed) says. */
-  async soak(frames: readonly Buffer[], chunk: number, more: (done: number) => boolean | Promise<boolean>): Promise<void> {
+  /**
+   * Frames fed `chunk` at a time for as long as `more` (called once a chunk's frames are all
+   * done with) says: put as fast as the pipeline takes them or, with `fps`, offered at that
+   * steady rate as a free-running camera does (the newest frame wins when the queue is full).
+   */
+  async soak(frames: readonly Buffer[], chunk: number, more: (done: number) => boolean | Promise<boolean>, fps?: number): Promise<void> {
     await this.withPipeline(async (queue) => {
+      let due = performance.now();
       for (let done = chunk; ; done += chunk) {
-        await this.putAll(queue, frames, chunk);
+        if (fps) due = await this.offerAll(queue, frames, chunk, 1000 / fps, due);
+        else await this.putAll(queue, frames, chunk);
         if (!(await more(done))) return;
       }
     });
+  }
+
+  /** Frames dropped by the queue (newest wins) since the rig started. */
+  get dropped(): number {
+    return this.settled.dropped;
   }
 
   /** The JS heap of each of the model's worker threads. */
@@ -220,6 +231,18 @@ export class PipelineRig {
     await this.settled.reach(target);
   }
 
+  /** `n` frames offered one every `periodMs` from `due` on; when the next one is due once all are done with. */
+  private async offerAll(queue: FrameQueue, frames: readonly Buffer[], n: number, periodMs: number, due: number): Promise<number> {
+    const target = this.settled.count + n;
+    for (let i = 0; i < n; i++, due += periodMs) {
+      const wait = due - performance.now();
+      if (wait > 0) await sleep(wait);
+      queue.offer(this.frame(frameAt(frames, i), performance.now()));
+    }
+    await this.settled.reach(target);
+    return Math.max(due, performance.now());
+  }
+
   private frame(data: Buffer, arrivedAt: number): Frame {
     const id = this.nextId++;
     return { source: 'cam1', id: `f-${id}`, data, ts: Date.now(), arrivedAt, settle: (o) => this.settled.settle(o) };
@@ -243,12 +266,14 @@ async function referenceProfile(inputs: BenchInputs, dir: string): Promise<strin
 /** Counts frames the pipeline is done with (committed, refused or dropped). */
 class Settled {
   count = 0;
+  dropped = 0;
   private readonly failures: string[] = [];
   private readonly waiters: Array<{ n: number; resolve: () => void }> = [];
 
   settle(outcome: FrameOutcome): void {
     this.count++;
-    if (!outcome.ok && outcome.code !== 'dropped') this.failures.push(`${outcome.code}: ${outcome.reason}`);
+    if (!outcome.ok && outcome.code === 'dropped') this.dropped++;
+    else if (!outcome.ok) this.failures.push(`${outcome.code}: ${outcome.reason}`);
     for (const w of this.waiters.filter((x) => x.n <= this.count)) {
       this.waiters.splice(this.waiters.indexOf(w), 1);
       w.resolve();

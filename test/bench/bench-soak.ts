@@ -17,6 +17,8 @@ export interface SoakOptions {
   early: number;
   /** RSS is read every this many frames, for the progress line. */
   every: number;
+  /** Frames offered at this steady rate, as a free-running camera does; flat out without it. */
+  fps?: number;
 }
 
 const mb = (bytes: number) => bytes / 1024 / 1024;
@@ -66,7 +68,7 @@ export function deployedSoakFigures(broker: BrokerRef, dir: string, opts: SoakOp
 
 /**
  * Memory under a long run: the camera path as the frame figures run it (drift, 5%
- * explanations, SQLite and MQTT), fed flat out. The RSS after the first `early` frames and
+ * explanations, SQLite and MQTT), fed flat out or at a camera's steady rate. The RSS after the first `early` frames and
  * after all of them is each the median of samples over one native heap trim interval (10-60
  * s) from the moment those frames are committed, frames still flowing; the soak runs
  * on past `frames` until the second window closes. Growth beyond 5% means something keeps
@@ -88,7 +90,7 @@ export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
         progress(await progressLine(rig, done, t0));
       }
       return !(late?.done ?? false);
-    });
+    }, opts.fps);
   } finally {
     early?.stop();
     late?.stop();
@@ -107,10 +109,12 @@ export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: s
       baseline: earlyMb,
       baselineName: `after ${opts.early} frames`,
       target: { of: 'ratio', op: '<=', limit: 1.05 },
-      note: `camera path flat out with drift, explanations on a 5% sample, SQLite and MQTT, in a fresh process with the deployed ${Object.entries(DEPLOYED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} ${DEPLOYED_NODE_FLAGS.join(' ')}; RSS over ${windowMs / 1000} s after ${opts.early} frames ${range(earlyMb)}; after ${opts.frames} frames ${range(lateMb)}; single readings, MB by frames: ${series.map((r) => `${r.frames}: ${r.rss.toFixed(1)}`).join(', ')}; ${rig.explained} explained and ${rig.explainSkipped} skipped (explanations wait for an idle moment, which a camera path flat out seldom has)`,
+      note: `camera path ${feed(opts)} with drift, explanations on a 5% sample, SQLite and MQTT, in a fresh process with the deployed ${Object.entries(DEPLOYED_ENV).map(([k, v]) => `${k}=${v}`).join(' ')} ${DEPLOYED_NODE_FLAGS.join(' ')}; RSS over ${windowMs / 1000} s after ${opts.early} frames ${range(earlyMb)}; after ${opts.frames} frames ${range(lateMb)}; single readings, MB by frames: ${series.map((r) => `${r.frames}: ${r.rss.toFixed(1)}`).join(', ')}; ${rig.explained} explained and ${rig.explainSkipped} skipped (explanations wait for an idle moment, which a camera path flat out seldom has)${opts.fps ? `; ${rig.dropped} frames dropped (newest wins)` : ''}`,
     }),
   ];
 }
+
+const feed = (opts: SoakOptions) => (opts.fps ? `fed at ${opts.fps} frames/s` : 'flat out');
 
 /**
  * Where the RSS is: anonymous memory and the files mapped (node's and the libraries' code), the
@@ -126,5 +130,5 @@ async function progressLine(rig: PipelineRig, done: number, t0: number): Promise
   const resident = split ? `anonymous ${mb(split.anon).toFixed(1)}, files ${mb(split.file).toFixed(1)}; ` : '';
   const heaps = `JS heap ${mb(m.heapUsed).toFixed(1)} of ${mb(m.heapTotal).toFixed(1)}, buffers ${mb(m.arrayBuffers).toFixed(1)}, workers' JS heaps ${workers.map((w) => `${mb(w.usedBytes).toFixed(1)} of ${mb(w.totalBytes).toFixed(1)}`).join(', ')}`;
   const glibc = native ? `, glibc in use ${mb(native.inUseBytes).toFixed(1)} (mmap'd ${mb(native.mmappedBytes).toFixed(1)}) and free ${mb(native.freeBytes).toFixed(1)}` : '';
-  return `soak: ${done} frames, RSS ${mb(m.rss).toFixed(1)} MB (${resident}${heaps}${glibc}), ${fps.toFixed(0)} frames/s on average, ${rig.explained} explained and ${rig.explainSkipped} skipped (busy or over budget), ${trims(rig)}`;
+  return `soak: ${done} frames, RSS ${mb(m.rss).toFixed(1)} MB (${resident}${heaps}${glibc}), ${fps.toFixed(0)} frames/s on average, ${rig.explained} explained and ${rig.explainSkipped} skipped (busy or over budget), ${rig.dropped} dropped, ${trims(rig)}`;
 }
