@@ -40,7 +40,12 @@ export interface ExplainQueueOptions {
   log: Logger;
   /** How often a waiting job asks the gate again. */
   pollMs?: number;
+  /** How long a turn waits for a gap as long as itself before it takes any idle moment. */
+  patienceMs?: number;
 }
+
+/** A quarter of a second: at 30 frames/s, seven or eight frames' gaps. */
+const DEFAULT_PATIENCE_MS = 250;
 
 /**
  * The low-priority queue: jobs wait here and run one at a time, each piece of model work
@@ -88,11 +93,19 @@ export class ExplainQueue {
     await this.running;
   }
 
-  /** Runs `work` once the gate gives a slot; the time it takes is the job's. */
+  /**
+   * Runs `work` once the gate gives a slot; the time it takes is the job's. A turn asks for a
+   * gap as long as it takes; one that has waited `patienceMs` for such a gap takes the next
+   * moment no frame is in flight or waiting, and a frame arriving meanwhile shares the CPU with
+   * it: a steady camera whose gaps are all shorter than a turn would otherwise starve the
+   * explanations for good.
+   */
   private readonly turn: Turn = async <T>(work: () => Promise<T>): Promise<T> => {
+    const since = performance.now();
     for (;;) {
       if (this.stopping.signal.aborted) throw new Error('the agent is stopping');
-      const release = this.o.gate.tryIdle(this.turnMs);
+      const patient = performance.now() - since < (this.o.patienceMs ?? DEFAULT_PATIENCE_MS);
+      const release = this.o.gate.tryIdle(patient ? this.turnMs : 0);
       if (release) {
         const t0 = performance.now();
         try {

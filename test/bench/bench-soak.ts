@@ -68,11 +68,11 @@ export function deployedSoakFigures(broker: BrokerRef, dir: string, opts: SoakOp
 
 /**
  * Memory under a long run: the camera path as the frame figures run it (drift, 5%
- * explanations, SQLite and MQTT), fed flat out or at a camera's steady rate. The RSS after the first `early` frames and
- * after all of them is each the median of samples over one native heap trim interval (10-60
- * s) from the moment those frames are committed, frames still flowing; the soak runs
- * on past `frames` until the second window closes. Growth beyond 5% means something keeps
- * per-frame state.
+ * explanations, SQLite and MQTT), fed flat out or at a camera's steady rate. The RSS after
+ * the first `early` frames and after `frames` is each the median of samples over one native
+ * heap trim interval (10-60 s) from the moment those frames are done with, frames still
+ * flowing; the soak runs on past `frames` until the second window closes. Growth beyond 5%
+ * means something keeps per-frame state.
  */
 export async function soakFigures(inputs: BenchInputs, broker: BrokerRef, dir: string, opts: SoakOptions, progress: (s: string) => void): Promise<Figure[]> {
   const rig = await PipelineRig.create(inputs, broker, dir);

@@ -179,3 +179,48 @@ test('a model with a free batch dimension scores the covered images in batches t
   // The spot at (25, 17) lies in cell row 2 (rows 12–17), column 3 (columns 24–31).
   assert.equal(hottest, 2 * 4 + 3);
 });
+
+test('a steady camera whose gaps are all shorter than a turn does not starve the explanations: after its patience a turn takes any idle moment', async () => {
+  // The pipeline is idle between frames, but its next frame is always due within 5 ms.
+  const asked: number[] = [];
+  const shortGaps: IdleGate = {
+    tryIdle: (forMs = 0) => {
+      asked.push(forMs);
+      return forMs < 5 ? () => {} : undefined;
+    },
+  };
+  const turns = 12;
+  const runJob = async (patienceMs: number, withinMs: number) => {
+    const queue = new ExplainQueue({ gate: shortGaps, capacity: 4, log, patienceMs });
+    queue.start();
+    const budget = new CpuBudget(1, 10_000);
+    budget.earn(10);
+    let finished = false;
+    queue.offer({
+      model: 'defect',
+      seq: Promise.resolve(1),
+      estimateMs: 1,
+      budget,
+      run: async (turn) => {
+        // Each piece of work takes 20 ms, longer than any gap.
+        for (let i = 0; i < turns; i++) await turn(() => new Promise((r) => setTimeout(r, 20)));
+        finished = true;
+      },
+    });
+    const t0 = performance.now();
+    while (!finished && performance.now() - t0 < withinMs) await new Promise((r) => setTimeout(r, 10));
+    await queue.stop();
+    return { finished, stats: queue.stats };
+  };
+  // Without patience, the turns stop once their moving mean outgrows the gaps.
+  const stuck = await runJob(Number.POSITIVE_INFINITY, 1500);
+  assert.equal(stuck.finished, false, 'with unbounded patience the job waits for a gap that never comes');
+  // With it, every turn runs, each after waiting at most its patience.
+  asked.length = 0;
+  const t0 = performance.now();
+  const flowing = await runJob(50, 5000);
+  assert.equal(flowing.finished, true, 'the job finished');
+  assert.equal(flowing.stats.explained, 1);
+  assert.ok(asked.includes(0), 'an impatient turn asked for any idle moment');
+  assert.ok(performance.now() - t0 < turns * (20 + 50) + 1000, 'no turn waited much beyond its patience');
+});
