@@ -125,18 +125,7 @@ export class PipelineRig {
       const stageTimes = new Map<PipelineStage, number[]>();
       this.stageTimes = stageTimes;
       const dropped = queue.dropped;
-      const target = this.settled.count + n;
-      const period = 1000 / fps;
-      const t0 = performance.now();
-      for (let i = 0; i < n; i++) {
-        const due = t0 + i * period;
-        const wait = due - performance.now();
-        if (wait > 0) await sleep(wait);
-        // The frame arrived when it was due: a late timer means a busy event loop, and a camera's frame waits through that too.
-        // An early timer (they round) means the frame is here before it was due.
-        queue.offer(this.frame(frameAt(frames, i), Math.min(due, performance.now())));
-      }
-      await this.settled.reach(target);
+      await this.offerAll(queue, frames, n, 1000 / fps, performance.now());
       this.recording = undefined;
       this.stageTimes = undefined;
       const stages: Partial<Record<PipelineStage, number>> = {};
@@ -237,7 +226,9 @@ export class PipelineRig {
     for (let i = 0; i < n; i++, due += periodMs) {
       const wait = due - performance.now();
       if (wait > 0) await sleep(wait);
-      queue.offer(this.frame(frameAt(frames, i), performance.now()));
+      // The frame arrived when it was due: a late timer means a busy event loop, and a camera's frame waits through that too.
+      // An early timer (they round) means the frame is here before it was due.
+      queue.offer(this.frame(frameAt(frames, i), Math.min(due, performance.now())));
     }
     await this.settled.reach(target);
     return Math.max(due, performance.now());
